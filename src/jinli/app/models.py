@@ -1,0 +1,24 @@
+"""Imports every table so that ``Base.metadata`` is complete (Alembic, schema tests)."""
+
+from __future__ import annotations
+
+from jinli.accounts import models as accounts_models
+from jinli.analytics import models as analytics_models
+from jinli.campaigns import models as campaigns_models
+from jinli.ledger import models as ledger_models
+from jinli.platform.counters import RateCounter
+from jinli.platform.db import idempotency, outbox
+from jinli.platform.db.base import Base
+
+__all__ = [
+    "Base",
+    "RateCounter",
+    "accounts_models",
+    "analytics_models",
+    "campaigns_models",
+    "idempotency",
+    "ledger_models",
+    "outbox",
+]
+
+metadata = Base.metadata

@@ -1,0 +1,1 @@
+"""The ``jinli`` command line."""

@@ -1,0 +1,110 @@
+"""Pure rules of the budget ledger: accounts, legs, balanced transactions, the invariant."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from jinli.kernel.money import Fen
+from jinli.ledger.errors import LedgerInvariantBroken, NonPositiveAmount
+
+
+class Account(StrEnum):
+    funding = "funding"
+    """Contra account: its balance is minus everything ever funded (never positive)."""
+    available = "available"
+    """Budget not yet promised to anyone."""
+    reserved = "reserved"
+    """Promised to a winner, payout not yet confirmed (a *hold*)."""
+    paid = "paid"
+    """Confirmed paid out through WeChat Pay."""
+    returned = "returned"
+    """Unspent budget handed back to the brand (e.g. at settlement)."""
+
+
+class TransactionKind(StrEnum):
+    fund = "fund"
+    reserve = "reserve"
+    post = "post"
+    void = "void"
+    refund = "refund"
+    withdraw = "withdraw"
+
+
+class HoldStatus(StrEnum):
+    pending = "pending"
+    """Money moved available → reserved; waiting for the payout's outcome."""
+    posted = "posted"
+    """reserved → paid: WeChat confirmed the payout."""
+    voided = "voided"
+    """reserved → available: the payout definitely failed; the budget is whole again."""
+    refunded = "refunded"
+    """paid → available: WeChat refunded the money (e.g. red packet unopened in 24 h)."""
+
+
+HOLD_TRANSITIONS: dict[HoldStatus, frozenset[HoldStatus]] = {
+    HoldStatus.pending: frozenset({HoldStatus.posted, HoldStatus.voided}),
+    HoldStatus.posted: frozenset({HoldStatus.refunded}),
+    HoldStatus.voided: frozenset(),
+    HoldStatus.refunded: frozenset(),
+}
+
+MOVES: dict[TransactionKind, tuple[Account, Account]] = {
+    TransactionKind.fund: (Account.funding, Account.available),
+    TransactionKind.reserve: (Account.available, Account.reserved),
+    TransactionKind.post: (Account.reserved, Account.paid),
+    TransactionKind.void: (Account.reserved, Account.available),
+    TransactionKind.refund: (Account.paid, Account.available),
+    TransactionKind.withdraw: (Account.available, Account.returned),
+}
+"""Each kind of transaction moves money from one account (debited) to another (credited)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Leg:
+    account: Account
+    amount_fen: Fen
+    """Signed: negative leaves the account, positive enters it."""
+
+
+def legs_for(kind: TransactionKind, amount_fen: Fen) -> tuple[Leg, Leg]:
+    """The two legs of a transaction; they sum to zero by construction (INV-LEDGER)."""
+    if amount_fen <= 0:
+        raise NonPositiveAmount(
+            f"a ledger amount must be a positive number of fen, got {amount_fen}"
+        )
+    source, target = MOVES[kind]
+    return Leg(source, Fen(-amount_fen)), Leg(target, amount_fen)
+
+
+@dataclass(frozen=True, slots=True)
+class Balances:
+    """The five balances of a book, as positive amounts (``funded`` = −funding)."""
+
+    funded: Fen
+    available: Fen
+    reserved: Fen
+    paid: Fen
+    returned: Fen
+    cap: Fen
+
+    def check(self) -> None:
+        """INV-BUDGET: conservation, no negative balance, nothing funded beyond the cap."""
+        parts = (self.available, self.reserved, self.paid, self.returned)
+        if any(p < 0 for p in parts) or self.funded < 0:
+            raise LedgerInvariantBroken(f"negative balance in {self}")
+        if sum(parts) != self.funded:
+            raise LedgerInvariantBroken(f"balances do not add up to funded: {self}")
+        if self.funded > self.cap or self.paid > self.cap:
+            raise LedgerInvariantBroken(f"funded beyond the cap: {self}")
+
+    @classmethod
+    def from_accounts(cls, accounts: dict[Account, int], cap: int) -> Balances:
+        return cls(
+            funded=Fen(-accounts.get(Account.funding, 0)),
+            available=Fen(accounts.get(Account.available, 0)),
+            reserved=Fen(accounts.get(Account.reserved, 0)),
+            paid=Fen(accounts.get(Account.paid, 0)),
+            returned=Fen(accounts.get(Account.returned, 0)),
+            cap=Fen(cap),
+        )

@@ -1,0 +1,121 @@
+"""Queries of the ledger. Balance changes are single conditional UPDATEs, never read-then-write."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import cast
+
+from sqlalchemy import CursorResult, Select, func, select, update
+
+from jinli.ledger.domain import Account, HoldStatus, Leg
+from jinli.ledger.models import (
+    LedgerBalance,
+    LedgerBook,
+    LedgerEntry,
+    LedgerHold,
+    LedgerTransaction,
+)
+from jinli.platform.db.repository import Repository
+
+
+class BookRepository(Repository[LedgerBook]):
+    model = LedgerBook
+
+
+class BalanceRepository(Repository[LedgerBalance]):
+    model = LedgerBalance
+
+    async def for_book(self, book_id: uuid.UUID) -> dict[Account, LedgerBalance]:
+        rows = await self.session.scalars(self.select().where(LedgerBalance.book_id == book_id))
+        return {row.account: row for row in rows}
+
+    async def apply(self, book_id: uuid.UUID, leg: Leg) -> bool:
+        """Add ``leg`` to its account in one statement; ``False`` if that would break a limit.
+
+        The limit is part of the UPDATE's WHERE clause, so two concurrent reservations cannot
+        both see enough money (I6): on PostgreSQL the second waits for the first's row lock and
+        re-checks; on SQLite writers are serialised by BEGIN IMMEDIATE.
+        """
+        new_balance = LedgerBalance.balance_fen + leg.amount_fen
+        stmt = update(LedgerBalance).where(
+            LedgerBalance.book_id == book_id, LedgerBalance.account == leg.account
+        )
+        if leg.amount_fen < 0:
+            if leg.account == Account.funding:
+                stmt = stmt.where(-new_balance <= LedgerBalance.cap_fen)
+            else:
+                stmt = stmt.where(new_balance >= 0)
+        stmt = stmt.values(balance_fen=new_balance).execution_options(synchronize_session=False)
+        result = cast(CursorResult[tuple[()]], await self.session.execute(stmt))
+        return result.rowcount == 1
+
+    async def set_cap(self, book_id: uuid.UUID, cap_fen: int) -> bool:
+        stmt = (
+            update(LedgerBalance)
+            .where(
+                LedgerBalance.book_id == book_id,
+                LedgerBalance.account == Account.funding,
+                -LedgerBalance.balance_fen <= cap_fen,
+            )
+            .values(cap_fen=cap_fen)
+            .execution_options(synchronize_session=False)
+        )
+        result = cast(CursorResult[tuple[()]], await self.session.execute(stmt))
+        return result.rowcount == 1
+
+
+class EntryRepository(Repository[LedgerEntry]):
+    model = LedgerEntry
+
+    async def sums_by_account(self, book_id: uuid.UUID) -> dict[Account, int]:
+        stmt = (
+            select(LedgerEntry.account, func.sum(LedgerEntry.amount_fen))
+            .where(LedgerEntry.book_id == book_id)
+            .group_by(LedgerEntry.account)
+        )
+        rows = (await self.session.execute(stmt)).all()
+        return {Account(account): int(total) for account, total in rows}
+
+    async def unbalanced_transactions(self, book_id: uuid.UUID) -> list[int]:
+        """Ids of transactions whose entries do not sum to zero (must always be empty)."""
+        stmt = (
+            select(LedgerEntry.transaction_id)
+            .where(LedgerEntry.book_id == book_id)
+            .group_by(LedgerEntry.transaction_id)
+            .having(func.sum(LedgerEntry.amount_fen) != 0)
+        )
+        return list(await self.session.scalars(stmt))
+
+
+class TransactionRepository(Repository[LedgerTransaction]):
+    model = LedgerTransaction
+
+    def for_book(self, book_id: uuid.UUID) -> Select[LedgerTransaction]:
+        return (
+            self.select()
+            .where(LedgerTransaction.book_id == book_id)
+            .order_by(LedgerTransaction.id.desc())
+        )
+
+
+class HoldRepository(Repository[LedgerHold]):
+    model = LedgerHold
+
+    async def by_ref(self, book_id: uuid.UUID, ref: str) -> LedgerHold | None:
+        stmt = self.select().where(LedgerHold.book_id == book_id, LedgerHold.ref == ref)
+        return (await self.session.scalars(stmt)).first()
+
+    async def transition(
+        self, hold_id: uuid.UUID, source: HoldStatus, target: HoldStatus, at: datetime
+    ) -> bool:
+        """Compare-and-set the hold's status; ``False`` if it was not in ``source`` (already
+        settled by a concurrent worker or a repeated callback)."""
+        stmt = (
+            update(LedgerHold)
+            .where(LedgerHold.id == hold_id, LedgerHold.status == source)
+            .values(status=target, settled_at=at)
+            .execution_options(synchronize_session=False)
+        )
+        result = cast(CursorResult[tuple[()]], await self.session.execute(stmt))
+        return result.rowcount == 1

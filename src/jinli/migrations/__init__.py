@@ -1,0 +1,1 @@
+"""Alembic migrations: ``jinli db upgrade`` (or ``alembic upgrade head``) builds the schema."""

@@ -1,0 +1,1 @@
+"""Plumbing shared by every capability: settings, database, Redis, logging, crypto, faults."""

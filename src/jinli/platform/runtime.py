@@ -1,0 +1,45 @@
+"""The runtime every edge receives: settings, engine, unit-of-work factory, clock, counters.
+
+Built once by ``jinli.app.bootstrap``; nothing here is created at import time.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from jinli.kernel.clock import Clock
+from jinli.platform.counters import CounterStore
+from jinli.platform.db.uow import UnitOfWork
+from jinli.platform.settings import Settings
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: AsyncEngine
+    sessionmaker: async_sessionmaker[AsyncSession]
+    clock: Clock
+    counters: CounterStore
+    secret: bytes
+    redis: Redis | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def uow(self, *, brand_id: uuid.UUID | None = None, system: bool = False) -> UnitOfWork:
+        """A new unit of work; use as ``async with runtime.uow() as uow``."""
+        return UnitOfWork(
+            self.sessionmaker, self.clock, brand_id=brand_id, system=system, dialect=self.dialect
+        )
+
+    async def aclose(self) -> None:
+        if self.redis is not None:
+            await self.redis.aclose()
+        await self.engine.dispose()

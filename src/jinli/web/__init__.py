@@ -1,0 +1,1 @@
+"""Server-rendered edges: the operator console (``console/``) and, later, consumer H5 pages."""

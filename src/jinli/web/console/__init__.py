@@ -1,0 +1,1 @@
+"""The operator console: login, dashboard, campaigns, team (operators, API keys), audit log."""
