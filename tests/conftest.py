@@ -11,9 +11,11 @@ import asyncio
 import os
 import shutil
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, TypeVar
 
 import httpx
 import pytest
@@ -33,6 +35,24 @@ PG_URL = os.environ.get(
 REDIS_URL = os.environ.get("JINLI_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 T0 = datetime(2026, 11, 23, 4, 0, tzinfo=UTC)
 RUN_ID = uuid.uuid4().hex[:10]
+T = TypeVar("T")
+
+
+def _in_thread(fn: Callable[[], T]) -> T:
+    """Run blocking set-up (which may call asyncio.run) off the event loop, so session
+    fixtures work whether they are first needed by a sync or an async test."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(fn).result()
+
+
+def _run(coro_fn: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    return _in_thread(lambda: asyncio.run(coro_fn()))
+
+
+def _migrate(url: str) -> None:
+    from jinli.migrations.runner import upgrade
+
+    _in_thread(lambda: upgrade(url))
 
 
 def _asyncpg_dsn(url: str) -> str:
@@ -53,10 +73,8 @@ async def _pg_ping(url: str) -> str | None:
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An SQLite file migrated to head once; each test gets a copy (cheap and isolated)."""
-    from jinli.migrations.runner import upgrade
-
     path = tmp_path_factory.mktemp("sqlite-template") / "template.db"
-    upgrade(f"sqlite+aiosqlite:///{path}")
+    _migrate(f"sqlite+aiosqlite:///{path}")
     return path
 
 
@@ -65,7 +83,7 @@ def pg_database() -> Iterator[str]:
     """A fresh PostgreSQL database for this run, migrated to head, dropped at the end."""
     import asyncpg
 
-    problem = asyncio.run(_pg_ping(PG_URL))
+    problem = _run(lambda: _pg_ping(PG_URL))
     if problem is not None:
         pytest.skip(f"PostgreSQL not reachable at {PG_URL} ({problem})")
     name = f"jinli_test_{RUN_ID}"
@@ -78,13 +96,11 @@ def pg_database() -> Iterator[str]:
         finally:
             await conn.close()
 
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    _run(lambda: admin(f'CREATE DATABASE "{name}"'))
     url = f"{base}/{name}"
-    from jinli.migrations.runner import upgrade
-
-    upgrade(url)
+    _migrate(url)
     yield url
-    asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    _run(lambda: admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 async def _truncate_pg(url: str) -> None:
@@ -115,7 +131,7 @@ def backend(request: pytest.FixtureRequest) -> str:
 def db_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if backend == "postgresql":
         url: str = request.getfixturevalue("pg_database")
-        asyncio.run(_truncate_pg(url))
+        _run(lambda: _truncate_pg(url))
         return url
     template: Path = request.getfixturevalue("sqlite_template")
     target = tmp_path / "jinli.db"
@@ -173,7 +189,7 @@ async def _redis_problem(url: str) -> str | None:
 
 @pytest.fixture(scope="session")
 def redis_url() -> Iterator[str]:
-    problem = asyncio.run(_redis_problem(REDIS_URL))
+    problem = _run(lambda: _redis_problem(REDIS_URL))
     if problem is not None:
         pytest.skip(f"Redis not reachable at {REDIS_URL} ({problem})")
     yield REDIS_URL
@@ -187,4 +203,4 @@ def redis_url() -> Iterator[str]:
             await redis.delete(*keys)
         await redis.aclose()
 
-    asyncio.run(cleanup())
+    _run(cleanup)

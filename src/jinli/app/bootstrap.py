@@ -48,7 +48,7 @@ def bootstrap(settings: Settings | None = None, *, clock: Clock | None = None) -
     redis = create_redis(settings.redis_url) if settings.redis_url else None
     counters: CounterStore
     if redis is not None:
-        counters = RedisCounterStore(redis)
+        counters = RedisCounterStore(redis, prefix=f"{settings.redis_key_prefix}ctr:")
     elif is_sqlite(url):
         counters = MemoryCounterStore(clock)
     else:

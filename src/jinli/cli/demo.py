@@ -27,7 +27,7 @@ async def seed(runtime: object) -> tuple[str, str, str]:
 
     if not isinstance(runtime, Runtime):
         raise TypeError("seed needs a Runtime")
-    password = "demo-" + new_token(9)
+    password = "jinli-" + new_token(9)
     async with runtime.uow(system=True) as uow:
         existing = await accounts_service.operator_by_email(uow, DEMO_EMAIL)
         if existing is None:

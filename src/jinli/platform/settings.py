@@ -49,6 +49,8 @@ class Settings(BaseSettings):
     """SQLAlchemy async URL. Empty means an SQLite file in ``data_dir`` (WAL mode)."""
     redis_url: str | None = None
     """Redis for rate-limit counters and hot state; ``None`` keeps them in the database."""
+    redis_key_prefix: str = Field("jinli:", min_length=1, max_length=50)
+    """Prefix of every Redis key, so several deployments (or test runs) can share a server."""
     secret_key: SecretStr = SecretStr("")
     """Signs CSRF tokens and derives keys. Empty means a random key stored in ``data_dir``."""
     public_base_url: str = "http://127.0.0.1:8000"
