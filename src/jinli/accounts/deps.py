@@ -49,7 +49,13 @@ async def console_session(request: Request, uow: UoW) -> tuple[Operator, Console
         return None
     runtime: Runtime = request.app.state.runtime
     with uow.unscoped():
-        return await service.resolve_session(uow, token, session_policy(runtime))
+        login = await service.resolve_session(uow, token, session_policy(runtime))
+    if login is not None and login[1] in uow.session.dirty:
+        # The once-a-minute touch must outlive this request even when the view only reads
+        # (a GET page never commits); otherwise the idle timeout counts from the login, and an
+        # operator who is browsing is logged out mid-work.
+        await uow.commit()
+    return login
 
 
 ConsoleLogin = Annotated[tuple[Operator, ConsoleSession] | None, Depends(console_session)]

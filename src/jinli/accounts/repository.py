@@ -22,9 +22,14 @@ class OperatorRepository(Repository[Operator]):
         return (await self.session.scalars(self.select().where(Operator.email == email))).first()
 
     async def email_exists(self, email: str) -> bool:
-        # Emails are unique across brands, so this check runs in the system scope.
+        """Whether any brand has an operator with this login e-mail.
+
+        E-mails are unique across brands (a login has no brand picker), so this one check looks
+        across brands on purpose; it answers only "taken or not", never which brand.
+        """
         stmt = select(func.count()).select_from(Operator).where(Operator.email == email)
-        return bool(await self.session.scalar(stmt))
+        with self.uow.unscoped():
+            return bool(await self.session.scalar(stmt))
 
     async def active_owner_count(self) -> int:
         stmt = select(func.count()).select_from(

@@ -272,10 +272,13 @@ async def start_session(
 ) -> str:
     """Open a console session and return the cookie value. A fresh id on every login
     (session fixation, ASVS 7.2.4); the previous session, if any, is destroyed."""
-    uow.scope_to(operator.brand_id)
     sessions = SessionRepository(uow)
     if previous_token:
-        await sessions.delete_digest(digest(previous_token))
+        # The browser's previous session may belong to another brand's operator (one browser,
+        # two accounts): destroy it whichever brand it is, before scoping to the new one.
+        with uow.unscoped():
+            await sessions.delete_digest(digest(previous_token))
+    uow.scope_to(operator.brand_id)
     token = new_token()
     now = uow.clock.now()
     sessions.add(
