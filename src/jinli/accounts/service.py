@@ -366,6 +366,9 @@ async def revoke_api_key(uow: UnitOfWork, actor: Actor, key_id: uuid.UUID) -> Ap
     key = await ApiKeyRepository(uow).get(key_id)
     if key is None:
         raise ApiKeyNotFound()
+    if key.role not in domain.grantable_roles(actor.role):
+        # Revoking is as powerful as granting: a developer may not cut off an owner's key.
+        raise PermissionDenied(f"role {actor.role} cannot revoke a {key.role} key")
     if key.revoked_at is None:
         key.revoked_at = uow.clock.now()
         record_audit(uow, actor, "api_key.revoked", "api_key", key.id)

@@ -12,7 +12,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from jinli.accounts.api import router as accounts_router
 from jinli.campaigns.api import router as campaigns_router
-from jinli.kernel.errors import JinliError
+from jinli.kernel.errors import ErrorKind, JinliError
 from jinli.platform.problems import from_error, problem_response
 from jinli.platform.runtime import Runtime
 
@@ -49,6 +49,15 @@ def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(JinliError)
     async def _jinli(request: Request, exc: JinliError) -> JSONResponse:
+        if exc.kind in (ErrorKind.UNAUTHENTICATED, ErrorKind.FORBIDDEN):
+            # Failed authentication and authorisation are security events (ASVS 16.3).
+            log.warning(
+                "api.access.denied",
+                path=request.url.path,
+                method=request.method,
+                code=exc.code,
+                ip=request.client.host if request.client else None,
+            )
         return from_error(exc, instance=request.url.path)
 
     @app.exception_handler(RequestValidationError)
