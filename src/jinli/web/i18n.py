@@ -131,15 +131,79 @@ ZH: dict[str, str] = {
     "The request is not valid": "请求无效",
     "No such object": "对象不存在",
     "Your role does not allow this": "您的角色无权执行此操作",
+    "initial funding": "首次注资",
+    "top-up": "追加预算",
+    "settlement": "结算退回",
+    "Not Found": "页面不存在",
+    "Method Not Allowed": "不支持此请求方式",
+    # Titles of the errors the console can show (see ``describe``).
+    "The campaign budget does not have this much available": "活动预算余额不足",
+    "Funding would exceed the campaign's hard budget cap": "注资将超过活动预算上限",
+    "Amounts are positive whole numbers of fen": "金额必须为正数",
+    "No budget ledger for this campaign": "此活动没有预算账本",
+    "The cap cannot be lower than what is already funded": "预算上限不能低于已注资金额",
+    "No such campaign": "活动不存在",
+    "The campaign's status does not allow this action": "活动当前状态不允许此操作",
+    "The campaign's time window is not valid": "活动时间设置无效",
+    "The reward rule is not valid": "奖励规则无效",
+    "This field can no longer be changed in the campaign's current status": "活动当前状态下此项不能再修改",
+    "The campaign is not ready to be published": "活动暂不能发布",
+    "The campaign still has money in flight and cannot be settled": "活动仍有处理中的款项，暂不能结算",
+    "No such channel": "渠道不存在",
+    "This campaign already has a channel with this code": "此活动已有相同代码的渠道",
+    "Channel codes are 2–32 lower-case letters, digits, '-' or '_'": "渠道代码须为 2–32 位小写字母、数字、“-”或“_”",
+    "Someone else changed the campaign meanwhile; reload and try again": "活动已被他人修改，请刷新后重试",
+    "The password is too weak": "密码强度不足",
+    "An operator with this e-mail already exists": "该邮箱已有操作员",
+    "No such operator": "操作员不存在",
+    "No such API key": "API 密钥不存在",
+    "A brand must keep at least one active owner": "品牌必须至少保留一位启用中的所有者",
+    "You are not allowed to do this": "您无权执行此操作",
+    "The current state does not allow this": "当前状态不允许此操作",
 }
+
+EN: dict[str, str] = {
+    "draft": "Draft",
+    "scheduled": "Scheduled",
+    "live": "Live",
+    "paused": "Paused",
+    "ended": "Ended",
+    "settled": "Settled",
+    "owner": "Owner",
+    "operator": "Operator",
+    "finance": "Finance",
+    "developer": "Developer",
+    "oa_menu": "Official-account menu",
+    "mini_program": "Mini program",
+    "community": "Community",
+    "offline_qr": "Offline QR code",
+    "fund": "Funding",
+    "reserve": "Reservation",
+    "post": "Payout confirmed",
+    "void": "Reservation voided",
+    "refund": "Refund to budget",
+    "withdraw": "Returned to brand",
+}
+"""English labels for the enum values the templates show (the values themselves are codes)."""
 
 Translator = Callable[[str], str]
 
 
 def translator(locale: str) -> Translator:
-    if locale == "zh":
-        return lambda text: ZH.get(text, text)
-    return lambda text: text
+    catalogue = ZH if locale == "zh" else EN
+    return lambda text: catalogue.get(text, text)
+
+
+def describe(t: Translator, title: str, detail: str) -> str:
+    """An error for the console: the detail translated when the catalogue knows it, otherwise
+    the (translated) title followed by the specific detail, e.g. "注资将超过活动预算上限：…"."""
+    translated = t(detail)
+    if translated != detail:
+        return translated
+    summary = t(title)
+    if summary == title or detail == title:
+        return detail
+    return f"{summary}：{detail}"
 
 
 def pick_locale(cookie: str | None, accept_language: str | None) -> str:

@@ -12,7 +12,7 @@ from jinli.kernel.errors import JinliError
 from jinli.platform.problems import STATUS_BY_KIND
 from jinli.web.console import audit, auth, campaigns, dashboard, team
 from jinli.web.console.common import LoginRequired, locale_of, redirect, templates
-from jinli.web.i18n import translator
+from jinli.web.i18n import describe, translator
 
 log = structlog.get_logger()
 
@@ -24,10 +24,17 @@ def console_router() -> APIRouter:
     return router
 
 
-def _error_page(request: Request, status: int, message: str) -> HTMLResponse:
-    t = translator(locale_of(request))
+def _error_page(
+    request: Request, status: int, message: str, *, title: str | None = None
+) -> HTMLResponse:
+    locale = locale_of(request)
+    t = translator(locale)
+    text = describe(t, title, message) if title else t(message)
     return templates.TemplateResponse(
-        request, "error.html", {"t": t, "status": status, "message": message}, status_code=status
+        request,
+        "error.html",
+        {"t": t, "locale": locale, "status": status, "message": text},
+        status_code=status,
     )
 
 
@@ -40,7 +47,7 @@ def install_console_errors(app: FastAPI) -> None:
 
     @app.exception_handler(JinliError)
     async def _jinli(request: Request, exc: JinliError) -> Response:
-        return _error_page(request, STATUS_BY_KIND[exc.kind], exc.detail)
+        return _error_page(request, STATUS_BY_KIND[exc.kind], exc.detail, title=exc.title)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> Response:

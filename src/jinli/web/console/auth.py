@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinli.accounts import service as accounts_service
 from jinli.accounts.deps import SESSION_COOKIE, session_policy
 from jinli.accounts.domain import ThrottlePolicy
-from jinli.accounts.errors import InvalidCredentials, LoginThrottled
+from jinli.accounts.errors import CsrfRejected, InvalidCredentials, LoginThrottled
 from jinli.platform.http import UoW, client_ip
 from jinli.platform.runtime import Runtime
 from jinli.platform.security import constant_time_equal, new_token
@@ -39,6 +39,7 @@ def _login_page(
     error: str | None = None,
     status_code: int = 200,
     next_path: str = "/console",
+    email: str = "",
 ) -> HTMLResponse:
     locale = locale_of(request)
     token = new_token(24)
@@ -50,6 +51,7 @@ def _login_page(
             "error": error,
             "csrf_token": token,
             "next": next_path,
+            "email": email,
             "locale": locale,
         },
         status_code=status_code,
@@ -103,6 +105,7 @@ async def login(
             request,
             status_code=403,
             next_path=next_path,
+            email=email,
             error=t("The form expired or did not come from this site; reload and try again"),
         )
     try:
@@ -118,13 +121,18 @@ async def login(
     except InvalidCredentials:
         await uow.commit()  # keep the audit entry of the failed attempt
         return _login_page(
-            request, status_code=401, next_path=next_path, error=t("Wrong e-mail or password")
+            request,
+            status_code=401,
+            next_path=next_path,
+            email=email,
+            error=t("Wrong e-mail or password"),
         )
     except LoginThrottled:
         return _login_page(
             request,
             status_code=429,
             next_path=next_path,
+            email=email,
             error=t("Too many failed logins; wait before trying again"),
         )
     token = await accounts_service.start_session(
@@ -164,7 +172,7 @@ async def logout(request: Request, uow: UoW) -> Response:
             await accounts_service.end_session(uow, token)
             await uow.commit()
         elif login is not None:
-            return redirect("/console")
+            raise CsrfRejected()  # a forged logout: the 403 page, the session stays
     response = redirect("/console/login")
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response

@@ -12,9 +12,10 @@ from pydantic import ValidationError
 from jinli.campaigns import service as campaigns_service
 from jinli.campaigns.domain import Action, CampaignStatus, ChannelKind
 from jinli.campaigns.schemas import CampaignCreate, CampaignUpdate, ChannelCreate
-from jinli.kernel.errors import JinliError, ValidationFailed
+from jinli.kernel.errors import ErrorKind, JinliError, ValidationFailed
 from jinli.kernel.money import InvalidAmount, parse_yuan
 from jinli.kernel.pagination import PageRequest
+from jinli.platform.problems import STATUS_BY_KIND
 from jinli.web.console.common import (
     Console,
     ConsoleCtx,
@@ -39,6 +40,10 @@ ACTION_LABELS = {
 
 def _pydantic_message(exc: ValidationError) -> str:
     return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+
+
+def _invalid(c: Console, exc: ValidationError) -> str:
+    return c.describe(ValidationFailed(_pydantic_message(exc)))
 
 
 def _reward_rule(form: Any) -> dict[str, Any]:
@@ -118,8 +123,14 @@ def _form_page(
     )
 
 
+def _refused(exc: JinliError) -> bool:
+    """Errors shown as their own page (403, 404), not as a message on the form or detail."""
+    return exc.kind in (ErrorKind.FORBIDDEN, ErrorKind.NOT_FOUND)
+
+
 @router.get("/new", response_class=HTMLResponse)
 async def new(c: ConsoleCtx) -> HTMLResponse:
+    c.require("campaigns:write")
     return _form_page(c)
 
 
@@ -140,11 +151,17 @@ async def create(c: ConsoleCtx) -> Response:
         campaign = await campaigns_service.create(c.uow, c.actor, data)
         await c.uow.commit()
     except ValidationError as exc:
-        return _form_page(
-            c, values=_form_values(form), error=_pydantic_message(exc), status_code=422
-        )
+        return _form_page(c, values=_form_values(form), error=_invalid(c, exc), status_code=422)
     except JinliError as exc:
-        return _form_page(c, values=_form_values(form), error=exc.detail, status_code=422)
+        if _refused(exc):
+            raise
+        await c.uow.rollback()
+        return _form_page(
+            c,
+            values=_form_values(form),
+            error=c.describe(exc),
+            status_code=STATUS_BY_KIND[exc.kind],
+        )
     return redirect(f"/console/campaigns/{campaign.id}", c.t("Saved."))
 
 
@@ -173,12 +190,12 @@ async def detail(c: ConsoleCtx, campaign_id: str) -> HTMLResponse:
         actions=actions,
         action_labels=ACTION_LABELS,
         channel_kinds=list(ChannelKind),
-        error=c.request.query_params.get("error"),
     )
 
 
 @router.get("/{campaign_id}/edit", response_class=HTMLResponse)
 async def edit(c: ConsoleCtx, campaign_id: str) -> HTMLResponse:
+    c.require("campaigns:write")
     campaign = await campaigns_service.get(c.uow, c.actor, uuid_or_404(campaign_id))
     return _form_page(c, campaign=campaign)
 
@@ -187,7 +204,8 @@ async def edit(c: ConsoleCtx, campaign_id: str) -> HTMLResponse:
 async def update(c: ConsoleCtx, campaign_id: str) -> Response:
     await c.check_csrf()
     form = await c.request.form()
-    campaign = await campaigns_service.get(c.uow, c.actor, uuid_or_404(campaign_id))
+    target = uuid_or_404(campaign_id)
+    campaign = await campaigns_service.get(c.uow, c.actor, target)
     try:
         version = str(form.get("version") or "")
         fields: dict[str, Any] = {
@@ -206,15 +224,23 @@ async def update(c: ConsoleCtx, campaign_id: str) -> Response:
             c,
             campaign=campaign,
             values=_form_values(form),
-            error=_pydantic_message(exc),
+            error=_invalid(c, exc),
             status_code=422,
         )
     except JinliError as exc:
+        if _refused(exc):
+            raise
+        # The rollback expires what was loaded; read the campaign afresh to show the form.
         await c.uow.rollback()
+        campaign = await campaigns_service.get(c.uow, c.actor, target)
         return _form_page(
-            c, campaign=campaign, values=_form_values(form), error=exc.detail, status_code=409
+            c,
+            campaign=campaign,
+            values=_form_values(form),
+            error=c.describe(exc),
+            status_code=STATUS_BY_KIND[exc.kind],
         )
-    return redirect(f"/console/campaigns/{campaign.id}", c.t("Saved."))
+    return redirect(f"/console/campaigns/{target}", c.t("Saved."))
 
 
 async def _act(c: Console, campaign_id: str, work: Any) -> Response:
@@ -224,9 +250,9 @@ async def _act(c: Console, campaign_id: str, work: Any) -> Response:
         await work(target)
         await c.uow.commit()
     except JinliError as exc:
-        if exc.kind == "not_found":
+        if _refused(exc):
             raise
-        return redirect(f"/console/campaigns/{target}?error={exc.code}", exc.detail)
+        return redirect(f"/console/campaigns/{target}?error={exc.code}", c.describe(exc))
     return redirect(f"/console/campaigns/{target}", c.t("Saved."))
 
 

@@ -18,13 +18,13 @@ from jinli.accounts.domain import Actor, Permission
 from jinli.accounts.errors import CsrfRejected
 from jinli.accounts.service import operator_actor
 from jinli.kernel.clock import SHANGHAI, as_utc
-from jinli.kernel.errors import ValidationFailed
+from jinli.kernel.errors import JinliError, ValidationFailed
 from jinli.kernel.money import InvalidAmount, format_yuan, parse_yuan
 from jinli.platform.db.uow import UnitOfWork
 from jinli.platform.http import UoW, client_ip
 from jinli.platform.runtime import Runtime
 from jinli.platform.security import constant_time_equal
-from jinli.web.i18n import Translator, pick_locale, translator
+from jinli.web.i18n import Translator, describe, pick_locale, translator
 
 TEMPLATES_DIR = Path(__file__).parent.parent / "templates"
 templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
@@ -41,6 +41,13 @@ def _yuan(value: int | None) -> str:
     return "—" if value is None else "¥" + format_yuan(value)
 
 
+def _page_url(request: Request, offset: int) -> str:
+    """This page at another offset, keeping its filters (status, search, action)."""
+    url = request.url.include_query_params(offset=max(0, offset))
+    return f"{url.path}?{url.query}"
+
+
+templates.env.globals["page_url"] = _page_url
 templates.env.filters["shanghai"] = _shanghai
 templates.env.filters["yuan"] = _yuan
 templates.env.filters["yuan_plain"] = lambda v: format_yuan(v) if v is not None else ""
@@ -68,13 +75,32 @@ class Console:
     def can(self, permission: str) -> bool:
         return self.actor.can(Permission(permission))
 
+    def require(self, permission: str) -> None:
+        """Refuse a page the role may not use (``PermissionDenied``: the 403 page)."""
+        self.actor.require(Permission(permission))
+
     def render(self, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+        """Render a page. After a redirect, ``?notice=`` is shown as a confirmation, or as an
+        alert when ``?error=<code>`` says the action failed (see ``redirect``)."""
+        query = self.request.query_params
+        message = query.get("notice")
+        failed = "error" in query
         return templates.TemplateResponse(
             self.request,
             template,
-            {"c": self, "t": self.t, "notice": self.request.query_params.get("notice"), **context},
+            {
+                "c": self,
+                "t": self.t,
+                "notice": None if failed else message,
+                "alert": message if failed else None,
+                **context,
+            },
             status_code=status_code,
         )
+
+    def describe(self, exc: JinliError) -> str:
+        """The error as the operator reads it, in the console's language."""
+        return describe(self.t, exc.title, exc.detail)
 
     async def check_csrf(self) -> None:
         """Every state change carries the session's CSRF token (synchroniser token pattern)."""

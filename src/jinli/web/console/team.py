@@ -57,7 +57,7 @@ async def create_operator(c: ConsoleCtx) -> Response:
         if exc.kind == "forbidden":
             raise
         await c.uow.rollback()
-        return await _operators_page(c, error=exc.detail, status_code=422)
+        return await _operators_page(c, error=c.describe(exc), status_code=422)
     return redirect("/console/operators", c.t("Saved."))
 
 
@@ -72,7 +72,7 @@ async def deactivate(c: ConsoleCtx, operator_id: str) -> Response:
     except JinliError as exc:
         if exc.kind in ("forbidden", "not_found"):
             raise
-        return redirect("/console/operators", exc.detail)
+        return redirect(f"/console/operators?error={exc.code}", c.describe(exc))
     return redirect("/console/operators", c.t("Saved."))
 
 
@@ -117,7 +117,7 @@ async def create_api_key(c: ConsoleCtx) -> Response:
         if exc.kind == "forbidden":
             raise
         await c.uow.rollback()
-        return await _keys_page(c, error=exc.detail, status_code=422)
+        return await _keys_page(c, error=c.describe(exc), status_code=422)
     # Shown once, on this response only; the page is not cacheable.
     response = await _keys_page(c, created=(key, secret), status_code=201)
     response.headers["Cache-Control"] = "no-store"
