@@ -7,7 +7,8 @@ from typing import Any
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from jinli.accounts.api import router as accounts_router
@@ -101,9 +102,27 @@ def create_api(runtime: Runtime) -> FastAPI:
         version="1",
         description=API_DESCRIPTION,
         openapi_url="/openapi.json",
-        docs_url="/docs",
+        docs_url=None,
         redoc_url=None,
     )
+
+    @api.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        """Swagger UI from the npm-installed assets (no CDN: works offline and under CSP)."""
+        page = get_swagger_ui_html(
+            openapi_url="/api/v1/openapi.json",
+            title="Jinli API",
+            swagger_js_url="/static/vendor/swagger-ui-bundle.js",
+            swagger_css_url="/static/vendor/swagger-ui.css",
+            swagger_favicon_url="/static/favicon.svg",
+        )
+        # Swagger UI starts itself with one inline script; allow that on this static page only.
+        page.headers["Content-Security-Policy"] = (
+            "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+            "script-src 'self' 'unsafe-inline'; frame-ancestors 'none'"
+        )
+        return page
+
     api.state.runtime = runtime
     install_problem_handlers(api)
     api.include_router(accounts_router)

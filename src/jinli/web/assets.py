@@ -51,6 +51,20 @@ ASSETS: tuple[Asset, ...] = (
         "chart.umd.min.js",
     ),
     Asset(
+        "swagger-ui-dist",
+        "5.35.0",
+        "sha512-U06rpMtW9V3XPGOBeamTUSr0Z09jMX4IJuANpE/EZbAhw0G8CgwrzU4YmXkn/h0wCDNsXdGarTNNHC3sU8yVUQ==",
+        "package/swagger-ui-bundle.js",
+        "swagger-ui-bundle.js",
+    ),
+    Asset(
+        "swagger-ui-dist",
+        "5.35.0",
+        "sha512-U06rpMtW9V3XPGOBeamTUSr0Z09jMX4IJuANpE/EZbAhw0G8CgwrzU4YmXkn/h0wCDNsXdGarTNNHC3sU8yVUQ==",
+        "package/swagger-ui.css",
+        "swagger-ui.css",
+    ),
+    Asset(
         "@picocss/pico",
         "2.1.1",
         "sha512-kIDugA7Ps4U+2BHxiNHmvgPIQDWPDU4IeU6TNRdvXQM1uZX+FibqDQT2xUOnnO2yq/LUHcwnGlu1hvf4KfXnMg==",
@@ -79,17 +93,27 @@ def missing() -> list[Asset]:
     return [a for a in ASSETS if not (VENDOR_DIR / a.target).exists() or not _marker(a).exists()]
 
 
+def _download(asset: Asset, timeout: float) -> bytes:
+    with urllib.request.urlopen(asset.tarball_url, timeout=timeout) as response:  # noqa: S310 - fixed https registry URL
+        data: bytes = response.read()
+    _check_integrity(asset, data)
+    return data
+
+
 def fetch(assets: tuple[Asset, ...] = ASSETS, *, timeout: float = 60) -> list[str]:
-    """Download, verify and unpack every missing asset; returns the names fetched."""
+    """Download, verify and unpack every missing asset; returns the names fetched.
+
+    A tarball is downloaded once even when several files come out of it.
+    """
     VENDOR_DIR.mkdir(parents=True, exist_ok=True)
+    tarballs: dict[str, bytes] = {}
     fetched = []
-    for asset in assets:
-        if asset not in missing():
+    for asset in missing():
+        if asset not in assets:
             continue
-        with urllib.request.urlopen(asset.tarball_url, timeout=timeout) as response:  # noqa: S310 - fixed https registry URL
-            data = response.read()
-        _check_integrity(asset, data)
-        with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
+        if asset.tarball_url not in tarballs:
+            tarballs[asset.tarball_url] = _download(asset, timeout)
+        with tarfile.open(fileobj=io.BytesIO(tarballs[asset.tarball_url]), mode="r:gz") as tar:
             member = tar.extractfile(asset.member)
             if member is None:
                 raise AssetError(f"{asset.member} not in {asset.package}@{asset.version}")
@@ -97,5 +121,5 @@ def fetch(assets: tuple[Asset, ...] = ASSETS, *, timeout: float = 60) -> list[st
         for old in VENDOR_DIR.glob(f".{asset.target}.*"):
             old.unlink()
         _marker(asset).touch()
-        fetched.append(f"{asset.package}@{asset.version}")
+        fetched.append(f"{asset.package}@{asset.version}:{asset.target}")
     return fetched
