@@ -6,6 +6,7 @@ from jinli.accounts import models as accounts_models
 from jinli.analytics import models as analytics_models
 from jinli.campaigns import models as campaigns_models
 from jinli.ledger import models as ledger_models
+from jinli.payouts import models as payouts_models
 from jinli.platform.counters import RateCounter
 from jinli.platform.db import idempotency, outbox
 from jinli.platform.db.base import Base
@@ -19,6 +20,7 @@ __all__ = [
     "idempotency",
     "ledger_models",
     "outbox",
+    "payouts_models",
 ]
 
 metadata = Base.metadata
