@@ -213,6 +213,11 @@ class WeChatPayV3Client:
         canonical_url = path + (f"?{urlencode(query)}" if query else "")
         content = dumps(body) if body is not None else b""
         headers = self._headers(method, canonical_url, content)
+        if wechatpay_serial is None and self.keys.public_key_ids:
+            # A merchant in public-key mode names its key on every request, as WeChat asks
+            # during the switch from platform certificates: WeChat then signs the reply with
+            # the WeChat Pay public key we trust, not with a platform certificate we lack.
+            wechatpay_serial = self.keys.public_key_ids[0]
         if wechatpay_serial is not None:
             headers[HEADER_SERIAL] = wechatpay_serial
         try:

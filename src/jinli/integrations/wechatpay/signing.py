@@ -259,6 +259,11 @@ class PlatformKeys:
         self._public_keys[_serial_key(key_id)] = (key_id, key)
 
     @property
+    def public_key_ids(self) -> list[str]:
+        """The trusted WeChat Pay public-key ids (``PUB_KEY_ID_…``), as WeChat writes them."""
+        return [s for s, _ in self._public_keys.values()]
+
+    @property
     def serials(self) -> list[str]:
         """Every trusted serial and public-key id, as WeChat writes them."""
         return [s for s, _ in self._public_keys.values()] + [

@@ -1,0 +1,38 @@
+"""WeChat's per-merchant rate limits, counted on the simulator clock.
+
+Fixed windows aligned to the clock (each calendar second for "100/s", each minute for
+"1800/min"): under a frozen clock a burst beyond the limit is refused until the clock moves,
+which is what a test of a client-side limiter needs. Refused calls do not count.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime
+
+
+class FixedWindowLimiter:
+    """At most ``limit`` calls per ``window_seconds`` window."""
+
+    def __init__(self, limit: int, window_seconds: int) -> None:
+        if limit < 1 or window_seconds < 1:
+            raise ValueError("a rate limit needs a positive limit and window")
+        self.limit = limit
+        self.window_seconds = window_seconds
+        self._window = -1
+        self._count = 0
+        self._lock = threading.Lock()
+        self.refused = 0
+        """How many calls were refused so far."""
+
+    def allow(self, now: datetime) -> bool:
+        """Count one call at ``now``; False when the window is full."""
+        window = int(now.timestamp()) // self.window_seconds
+        with self._lock:
+            if window != self._window:
+                self._window, self._count = window, 0
+            if self._count >= self.limit:
+                self.refused += 1
+                return False
+            self._count += 1
+            return True
