@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
 from jinli.payouts.errors import IllegalPayoutTransition, NumberNotReissuable
@@ -146,3 +148,22 @@ def retry_delay_seconds(tries: int) -> int:
 
 MAX_UNKNOWN_TRIES = 12
 """After this many unanswered calls (≈ 1 hour of back-off) a person looks at the payout."""
+
+
+@dataclass(frozen=True, slots=True)
+class PayoutRecord:
+    """A read-only view of one payout, for reconciliation and reports."""
+
+    payout_id: uuid.UUID
+    brand_id: uuid.UUID
+    campaign_id: uuid.UUID
+    bill_number: str
+    mode: PayoutMode
+    state: PayoutState
+    amount_fen: int
+    openid: str
+    attempt: int
+    created_at: datetime
+    finished_at: datetime | None
+    wechat_no: str | None
+    fail_reason: str | None

@@ -59,6 +59,14 @@ class PayoutRepository(Repository[PayoutOrder]):
             stmt = stmt.with_for_update(skip_locked=True)
         return list(await self.session.scalars(stmt))
 
+    async def created_between(self, start: datetime, end: datetime) -> list[PayoutOrder]:
+        stmt = self.select().where(PayoutOrder.created_at >= start, PayoutOrder.created_at < end)
+        return list(await self.session.scalars(stmt.order_by(PayoutOrder.created_at)))
+
+    async def by_bill_numbers(self, numbers: list[str]) -> list[PayoutOrder]:
+        stmt = self.select().where(PayoutOrder.bill_number.in_(numbers))
+        return list(await self.session.scalars(stmt))
+
     def listing(self, *, state: PayoutState | None = None) -> Select[PayoutOrder]:
         stmt = self.select().order_by(PayoutOrder.created_at.desc(), PayoutOrder.id)
         if state is not None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import structlog
 
@@ -17,7 +17,7 @@ from jinli.kernel.money import Fen
 from jinli.kernel.pagination import Page, PageRequest
 from jinli.ledger import service as ledger
 from jinli.payouts import domain
-from jinli.payouts.domain import PayoutMode, PayoutState, Verdict
+from jinli.payouts.domain import PayoutMode, PayoutRecord, PayoutState, Verdict
 from jinli.payouts.errors import CallbackRejected, PayoutNotFound, ReissueNotAllowed
 from jinli.payouts.models import PayoutOrder
 from jinli.payouts.ports import GatewayResult, PayoutRequest
@@ -270,6 +270,41 @@ async def _number_base(uow: UnitOfWork, order: PayoutOrder) -> uuid.UUID:
             break
         first = parent
     return first.id
+
+
+def _record(order: PayoutOrder) -> PayoutRecord:
+    return PayoutRecord(
+        payout_id=order.id,
+        brand_id=order.brand_id,
+        campaign_id=order.campaign_id,
+        bill_number=order.bill_number,
+        mode=order.mode,
+        state=order.state,
+        amount_fen=order.amount_fen,
+        openid=order.openid,
+        attempt=order.attempt,
+        created_at=order.created_at,
+        finished_at=order.finished_at,
+        wechat_no=order.wechat_no,
+        fail_reason=order.fail_reason,
+    )
+
+
+async def records_created_between(
+    uow: UnitOfWork, start: datetime, end: datetime
+) -> list[PayoutRecord]:
+    """Payouts created in [start, end) — of the acting brand, or of all brands in a system
+    scope (the merchant's bill covers every brand paid through it)."""
+    return [_record(o) for o in await PayoutRepository(uow).created_between(start, end)]
+
+
+async def records_by_numbers(uow: UnitOfWork, numbers: list[str]) -> list[PayoutRecord]:
+    """Payouts with these WeChat Pay numbers (in chunks, for bills of any size)."""
+    repo = PayoutRepository(uow)
+    found: list[PayoutRecord] = []
+    for start in range(0, len(numbers), 500):
+        found += [_record(o) for o in await repo.by_bill_numbers(numbers[start : start + 500])]
+    return found
 
 
 async def get(uow: UnitOfWork, actor: Actor, payout_id: uuid.UUID) -> PayoutOrder:
