@@ -8,7 +8,10 @@ from typing import NewType
 Fen = NewType("Fen", int)
 """An amount of money in fen: 1 CNY = 100 fen. Never a float, never a Decimal in the core."""
 
-_YUAN = re.compile(r"^(?P<sign>-?)(?P<int>\d+)(?:\.(?P<frac>\d{1,2}))?$")
+# ASCII digits only: ``\d`` would also take "１２" or "١٢", which ``int()`` then silently
+# accepts, so a bill or form could carry digits nobody reading it recognises. ``\Z`` rather
+# than ``$``, which would also match before a final newline.
+_YUAN = re.compile(r"^(?P<sign>-?)(?P<int>[0-9]+)(?:\.(?P<frac>[0-9]{1,2}))?\Z")
 
 
 class InvalidAmount(ValueError):
@@ -28,6 +31,8 @@ def parse_yuan(text: str) -> Fen:
     WeChat bills and console forms speak yuan; at most two decimals are accepted so that no
     rounding can ever happen.
     """
+    if not isinstance(text, str):
+        raise InvalidAmount(f"a yuan amount is text, got {type(text).__name__}: {text!r}")
     match = _YUAN.match(text.strip())
     if match is None:
         raise InvalidAmount(f"not an amount in yuan: {text!r}")
@@ -37,7 +42,11 @@ def parse_yuan(text: str) -> Fen:
 
 
 def format_yuan(amount: Fen | int) -> str:
-    """Format fen as a yuan string with exactly two decimals: ``1234`` → ``"12.34"``."""
+    """Format fen as a yuan string with exactly two decimals: ``1234`` → ``"12.34"``.
+
+    A float or bool is refused rather than truncated (``int(1.5)`` would print ``"0.01"``).
+    """
+    amount = fen(amount)
     sign = "-" if amount < 0 else ""
-    whole, part = divmod(abs(int(amount)), 100)
+    whole, part = divmod(abs(amount), 100)
     return f"{sign}{whole}.{part:02d}"
