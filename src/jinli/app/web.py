@@ -8,9 +8,12 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from jinli.api.app import create_api
 from jinli.api.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware
+from jinli.app.wechat import SIMULATOR_MOUNT, simulator_base_url, simulator_dir, wechatpay
+from jinli.payouts.api import notify_router
 from jinli.platform.runtime import Runtime
 from jinli.web import assets
 from jinli.web.console.app import console_router, install_console_errors
@@ -24,6 +27,10 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.mount("/api/v1", create_api(runtime))
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(console_router())
+    app.include_router(notify_router)
+    app.state.payout_notifications = lambda: wechatpay(runtime).notifications
+    if runtime.settings.wechatpay.mode == "simulator":
+        app.mount(SIMULATOR_MOUNT, LazySimulator(runtime))
     install_console_errors(app)
 
     @app.get("/", include_in_schema=False)
@@ -39,3 +46,25 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.add_middleware(SecurityHeadersMiddleware, hsts=runtime.settings.session.cookie_secure)
     app.add_middleware(BodyLimitMiddleware, limit=runtime.settings.max_body_bytes)
     return app
+
+
+class LazySimulator:
+    """The offline WeChat, mounted at /wechat-sim; built on its first request because
+    generating its keys takes a moment and most processes never need it."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self._app: ASGIApp | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self._app is None:
+            from jinli.integrations.simulator.app import create_simulator_app
+            from jinli.integrations.simulator.simulator import Simulator
+
+            settings = self.runtime.settings
+            sim = Simulator.from_directory(
+                simulator_dir(settings), base_url=simulator_base_url(settings)
+            )
+            self.runtime.extras["simulator"] = sim
+            self._app = create_simulator_app(sim)
+        await self._app(scope, receive, send)

@@ -121,7 +121,11 @@ def run(*, host: str, port: int) -> None:
         # A fresh runtime inside this event loop: engines and pools belong to one loop.
         live = bootstrap()
         stop = asyncio.Event()
-        worker_task = asyncio.create_task(run_worker(live, stop=stop))
+        from jinli.app import wechat
+
+        worker_task = asyncio.create_task(
+            run_worker(live, stop=stop, gateway=wechat.wechatpay(live).gateway)
+        )
         server = uvicorn.Server(
             uvicorn.Config(create_app(live), host=host, port=port, log_level="warning")
         )
@@ -131,6 +135,7 @@ def run(*, host: str, port: int) -> None:
             stop.set()
             with contextlib.suppress(Exception):
                 await worker_task
+            await wechat.close(live)
             await live.aclose()
 
     asyncio.run(main())

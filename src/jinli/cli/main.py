@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 
 from jinli.cli import demo as demo_module
+from jinli.integrations.simulator.cli import app as simulator_app
 from jinli.kernel.errors import ErrorKind, JinliError
 
 app = typer.Typer(
@@ -29,6 +30,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(brands_app, name="brands")
 app.add_typer(operators_app, name="operators")
 app.add_typer(assets_app, name="assets")
+app.add_typer(simulator_app, name="simulator")
 
 EXIT_CODES: dict[ErrorKind, int] = {
     ErrorKind.INVALID: 2,
@@ -72,10 +74,15 @@ def worker(
     from jinli.worker.main import run
 
     async def main() -> None:
+        from jinli.app import wechat
+
         runtime = bootstrap()
         try:
-            await run(runtime, interval=interval, once=once)
+            await run(
+                runtime, interval=interval, once=once, gateway=wechat.wechatpay(runtime).gateway
+            )
         finally:
+            await wechat.close(runtime)
             await runtime.aclose()
 
     asyncio.run(main())

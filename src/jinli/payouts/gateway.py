@@ -3,9 +3,11 @@ packet (a batch of one) or one v2 cash red packet, always under the payout's own
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from jinli.integrations.wechatpay.callbacks import parse_notification
 from jinli.integrations.wechatpay.client import WeChatPayV3Client
 from jinli.integrations.wechatpay.errors import WeChatPayCallError
 from jinli.integrations.wechatpay.models import (
@@ -18,10 +20,11 @@ from jinli.integrations.wechatpay.outcomes import (
     V2_REDPACK_ERR_CODES,
     V3_ERROR_CODES,
     Outcome,
+    classify_transfer_state,
 )
 from jinli.integrations.wechatpay.v2 import SendRedpackRequest, WeChatPayV2Client
 from jinli.payouts.domain import PayoutMode, Verdict
-from jinli.payouts.ports import GatewayResult, PayoutRequest
+from jinli.payouts.ports import GatewayResult, Notification, PayoutRequest
 
 AWAITING_USER_STATES = frozenset({"WAIT_USER_CONFIRM", "SENT"})
 
@@ -173,6 +176,31 @@ class WeChatPayGateway:
             None,
             detail.fail_reason,
         )
+
+
+class WeChatPayNotifications:
+    """Implements ``NotificationReader`` for ``MCHTRANSFER.BILL.FINISHED`` notifications."""
+
+    def __init__(self, v3: WeChatPayV3Client) -> None:
+        self.v3 = v3
+
+    def read(self, headers: dict[str, str], body: bytes) -> Notification:
+        note = parse_notification(
+            headers, body, verifier=self.v3.verifier, api_v3_key=self.v3.config.api_v3_key
+        )
+        resource = json.loads(note.plaintext)
+        state = str(resource["state"])
+        amount = resource["transfer_amount"]
+        if isinstance(amount, bool) or not isinstance(amount, int):
+            raise ValueError("transfer_amount is not an integer number of fen")
+        result = GatewayResult(
+            verdict_of(classify_transfer_state(state), state),
+            state,
+            resource.get("transfer_bill_no"),
+            None,
+            resource.get("fail_reason"),
+        )
+        return Notification(note.id, str(resource["out_bill_no"]), amount, result)
 
 
 def _is_unrecognised(error: WeChatPayCallError) -> bool:

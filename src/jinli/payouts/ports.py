@@ -46,3 +46,20 @@ class PayoutGateway(Protocol):
     async def query(self, request: PayoutRequest) -> GatewayResult:
         """Ask WeChat for the current state of ``bill_number``."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    """A verified, decrypted WeChat Pay notification about one payout."""
+
+    event_id: str
+    bill_number: str
+    amount_fen: int
+    result: GatewayResult
+
+
+class NotificationReader(Protocol):
+    def read(self, headers: dict[str, str], body: bytes) -> Notification:
+        """Verify the signature over the raw body, decrypt, and map to a payout result.
+        Raises on anything forged, stale, tampered or malformed."""
+        ...

@@ -32,10 +32,32 @@ class LoginThrottleSettings(BaseModel):
 
 
 class WeChatPaySettings(BaseModel):
+    """Merchant configuration. In ``simulator`` mode (the default) the credentials come from
+    the simulator's directory and nothing here needs setting; in ``live`` mode every
+    credential below is required and ``base_url`` defaults to WeChat's own."""
+
     mode: Literal["simulator", "live"] = "simulator"
     base_url: str = "http://127.0.0.1:8000/wechat-sim"
     mch_id: str = "1900000001"
     appid: str = "wxd930ea5d5a258f4f"
+    merchant_serial_no: str = ""
+    merchant_key_path: Path | None = None
+    """``apiclient_key.pem``: signs every v3 request."""
+    api_v3_key: SecretStr = SecretStr("")
+    platform_public_key_id: str = ""
+    """``PUB_KEY_ID_…`` of the WeChat Pay public key (the recommended verification mode)."""
+    platform_public_key_path: Path | None = None
+    platform_cert_paths: list[Path] = Field(default_factory=list)
+    """Platform certificates, for merchants still in certificate mode."""
+    v2_api_key: SecretStr = SecretStr("")
+    """The 32-character v2 key (cash red packets)."""
+    v2_cert_path: Path | None = None
+    v2_key_path: Path | None = None
+    """mTLS client certificate and key for v2 red packets (required by WeChat)."""
+    notify_url: str = ""
+    """Where WeChat posts payout notifications; default: public base URL + /wechatpay/notify."""
+    payout_mode: Literal["transfer", "brand_red_packet", "red_packet"] = "transfer"
+    send_name: str = "锦鲤"
 
 
 class Settings(BaseSettings):
