@@ -60,6 +60,43 @@ MOVES: dict[TransactionKind, tuple[Account, Account]] = {
 """Each kind of transaction moves money from one account (debited) to another (credited)."""
 
 
+MAX_AMOUNT_FEN = Fen(10**15)
+"""The largest amount, and the largest cap, the ledger accepts: ten trillion yuan.
+
+Far above any campaign (the API allows 10¹² fen) and far below BIGINT (≈ 9.2·10¹⁸): every
+balance is at most the cap, so no balance or sum can overflow. Without the bound, PostgreSQL
+would fail with a driver error and SQLite would silently turn an overflowing sum into an
+inexact REAL."""
+
+
+def check_amount(amount_fen: Fen) -> Fen:
+    """A ledger amount is a whole number of fen, ``1 ≤ amount ≤ MAX_AMOUNT_FEN``.
+
+    Floats and bools are refused, not coerced: SQLite would store ``1.5`` as a REAL and the
+    half fen would vanish from the books without any constraint noticing.
+    """
+    if isinstance(amount_fen, bool) or not isinstance(amount_fen, int):
+        raise NonPositiveAmount(f"a ledger amount is a whole number of fen, got {amount_fen!r}")
+    if amount_fen <= 0:
+        raise NonPositiveAmount(
+            f"a ledger amount must be a positive number of fen, got {amount_fen}"
+        )
+    if amount_fen > MAX_AMOUNT_FEN:
+        raise NonPositiveAmount(f"a ledger amount is at most {MAX_AMOUNT_FEN} fen")
+    return amount_fen
+
+
+def check_cap(cap_fen: Fen) -> Fen:
+    """A budget cap is a whole number of fen, ``0 ≤ cap ≤ MAX_AMOUNT_FEN``."""
+    if isinstance(cap_fen, bool) or not isinstance(cap_fen, int):
+        raise NonPositiveAmount(f"a budget cap is a whole number of fen, got {cap_fen!r}")
+    if cap_fen < 0:
+        raise NonPositiveAmount("the budget cap cannot be negative")
+    if cap_fen > MAX_AMOUNT_FEN:
+        raise NonPositiveAmount(f"a budget cap is at most {MAX_AMOUNT_FEN} fen")
+    return cap_fen
+
+
 @dataclass(frozen=True, slots=True)
 class Leg:
     account: Account
@@ -69,10 +106,7 @@ class Leg:
 
 def legs_for(kind: TransactionKind, amount_fen: Fen) -> tuple[Leg, Leg]:
     """The two legs of a transaction; they sum to zero by construction (INV-LEDGER)."""
-    if amount_fen <= 0:
-        raise NonPositiveAmount(
-            f"a ledger amount must be a positive number of fen, got {amount_fen}"
-        )
+    amount_fen = check_amount(amount_fen)
     source, target = MOVES[kind]
     return Leg(source, Fen(-amount_fen)), Leg(target, amount_fen)
 

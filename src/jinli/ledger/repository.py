@@ -106,6 +106,16 @@ class HoldRepository(Repository[LedgerHold]):
         stmt = self.select().where(LedgerHold.book_id == book_id, LedgerHold.ref == ref)
         return (await self.session.scalars(stmt)).first()
 
+    async def sums_by_status(self, book_id: uuid.UUID) -> dict[HoldStatus, int]:
+        """Total fen of the book's holds in each status."""
+        stmt = (
+            select(LedgerHold.status, func.sum(LedgerHold.amount_fen))
+            .where(LedgerHold.book_id == book_id)
+            .group_by(LedgerHold.status)
+        )
+        rows = (await self.session.execute(stmt)).all()
+        return {HoldStatus(status): int(total) for status, total in rows}
+
     async def transition(
         self, hold_id: uuid.UUID, source: HoldStatus, target: HoldStatus, at: datetime
     ) -> bool:

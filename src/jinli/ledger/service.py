@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import uuid
 
+from sqlalchemy.exc import IntegrityError
+
 from jinli.kernel.money import Fen
 from jinli.kernel.pagination import Page, PageRequest
 from jinli.ledger.domain import (
@@ -17,6 +19,8 @@ from jinli.ledger.domain import (
     Balances,
     HoldStatus,
     TransactionKind,
+    check_amount,
+    check_cap,
     legs_for,
 )
 from jinli.ledger.errors import (
@@ -28,7 +32,6 @@ from jinli.ledger.errors import (
     HoldStateConflict,
     InsufficientBudget,
     LedgerInvariantBroken,
-    NonPositiveAmount,
 )
 from jinli.ledger.models import (
     LedgerBalance,
@@ -55,8 +58,7 @@ def _brand(uow: UnitOfWork) -> uuid.UUID:
 
 async def open_book(uow: UnitOfWork, book_id: uuid.UUID, *, cap_fen: Fen) -> None:
     """Create the budget book of a campaign with its five accounts at zero."""
-    if cap_fen < 0:
-        raise NonPositiveAmount("the budget cap cannot be negative")
+    cap_fen = check_cap(cap_fen)
     brand_id = _brand(uow)
     BookRepository(uow).add(LedgerBook(id=book_id, brand_id=brand_id, created_at=uow.clock.now()))
     await uow.session.flush()
@@ -133,8 +135,7 @@ async def withdraw(uow: UnitOfWork, book_id: uuid.UUID, amount_fen: Fen, *, memo
 
 async def set_cap(uow: UnitOfWork, book_id: uuid.UUID, cap_fen: Fen) -> None:
     """Change the hard cap; it can never drop below what is already funded."""
-    if cap_fen < 0:
-        raise NonPositiveAmount("the budget cap cannot be negative")
+    cap_fen = check_cap(cap_fen)
     if not await BalanceRepository(uow).set_cap(book_id, cap_fen):
         if await BookRepository(uow).get(book_id) is None:
             raise BookNotFound()
@@ -143,13 +144,12 @@ async def set_cap(uow: UnitOfWork, book_id: uuid.UUID, cap_fen: Fen) -> None:
 
 async def reserve(uow: UnitOfWork, book_id: uuid.UUID, amount_fen: Fen, *, ref: str) -> LedgerHold:
     """Reserve budget for one payout (available → reserved). Idempotent per ``ref``: a retry
-    returns the first hold instead of reserving twice."""
+    returns the first hold instead of reserving twice, even when both run at once."""
+    amount_fen = check_amount(amount_fen)
     holds = HoldRepository(uow)
     existing = await holds.by_ref(book_id, ref)
     if existing is not None:
-        if existing.amount_fen != amount_fen:
-            raise HoldRefMismatch()
-        return existing
+        return _same_hold(existing, amount_fen)
     hold = LedgerHold(
         id=uuid.uuid4(),
         brand_id=_brand(uow),
@@ -159,10 +159,28 @@ async def reserve(uow: UnitOfWork, book_id: uuid.UUID, amount_fen: Fen, *, ref: 
         status=HoldStatus.pending,
         created_at=uow.clock.now(),
     )
-    await _move(uow, book_id, TransactionKind.reserve, amount_fen, hold_id=hold.id, memo=ref)
-    holds.add(hold)
-    await uow.session.flush()
+    try:
+        # A concurrent reservation with the same ref may commit after our look-up (PostgreSQL,
+        # READ COMMITTED). UNIQUE(book_id, ref) then refuses our hold row; the savepoint takes
+        # our debit back with it, and we answer with the first hold like any retry (I2).
+        async with uow.session.begin_nested():
+            await _move(
+                uow, book_id, TransactionKind.reserve, amount_fen, hold_id=hold.id, memo=ref
+            )
+            holds.add(hold)
+            await uow.session.flush()
+    except IntegrityError:
+        existing = await holds.by_ref(book_id, ref)
+        if existing is None:
+            raise
+        return _same_hold(existing, amount_fen)
     return hold
+
+
+def _same_hold(existing: LedgerHold, amount_fen: Fen) -> LedgerHold:
+    if existing.amount_fen != amount_fen:
+        raise HoldRefMismatch()
+    return existing
 
 
 async def _settle(
@@ -213,8 +231,9 @@ async def balances(uow: UnitOfWork, book_id: uuid.UUID) -> Balances:
 async def verify_book(uow: UnitOfWork, book_id: uuid.UUID) -> Balances:
     """Recompute every balance from the entries and compare with the cached balances.
 
-    Raises ``LedgerInvariantBroken`` on any difference, unbalanced transaction or broken
-    INV-BUDGET; returns the verified balances otherwise.
+    Raises ``LedgerInvariantBroken`` on any difference, unbalanced transaction, broken
+    INV-BUDGET, or reserved/paid money that no pending/posted hold accounts for; returns the
+    verified balances otherwise.
     """
     cached = await balances(uow, book_id)
     entries = EntryRepository(uow)
@@ -224,6 +243,12 @@ async def verify_book(uow: UnitOfWork, book_id: uuid.UUID) -> Balances:
     if await entries.unbalanced_transactions(book_id):
         raise LedgerInvariantBroken("a transaction's entries do not sum to zero")
     cached.check()
+    # Every fen reserved or paid belongs to exactly one hold in the matching state.
+    held = await HoldRepository(uow).sums_by_status(book_id)
+    if cached.reserved != held.get(HoldStatus.pending, 0):
+        raise LedgerInvariantBroken(f"reserved {cached.reserved} != pending holds {held}")
+    if cached.paid != held.get(HoldStatus.posted, 0):
+        raise LedgerInvariantBroken(f"paid {cached.paid} != posted holds {held}")
     return cached
 
 
