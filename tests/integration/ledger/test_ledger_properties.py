@@ -456,12 +456,6 @@ async def test_the_database_refuses_impossible_balances(
             await uow.session.execute(_sql(statement), {"book": book})
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug outside ledger/: the initial migration omits the models' column CHECKs "
-    "ck_ledger_transactions_positive, ck_ledger_entries_nonzero, ck_ledger_holds_positive "
-    "(and ck_campaigns_cap); alembic check does not compare CHECK constraints",
-)
 @pytest.mark.parametrize(
     "statement",
     [

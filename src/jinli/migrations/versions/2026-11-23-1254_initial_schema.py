@@ -241,6 +241,7 @@ def upgrade() -> None:
             name=op.f("fk_campaigns_brand_id_brands"),
             ondelete="RESTRICT",
         ),
+        sa.CheckConstraint("budget_cap_fen >= 0", name=op.f("ck_campaigns_cap")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_campaigns")),
     )
     with op.batch_alter_table("campaigns", schema=None) as batch_op:
@@ -452,6 +453,7 @@ def upgrade() -> None:
             name=op.f("fk_ledger_holds_brand_id_brands"),
             ondelete="RESTRICT",
         ),
+        sa.CheckConstraint("amount_fen > 0", name=op.f("ck_ledger_holds_positive")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_ledger_holds")),
         sa.UniqueConstraint("book_id", "ref", name="uq_ledger_holds_book_ref"),
     )
@@ -498,6 +500,7 @@ def upgrade() -> None:
             name=op.f("fk_ledger_transactions_brand_id_brands"),
             ondelete="RESTRICT",
         ),
+        sa.CheckConstraint("amount_fen > 0", name=op.f("ck_ledger_transactions_positive")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_ledger_transactions")),
     )
     with op.batch_alter_table("ledger_transactions", schema=None) as batch_op:
@@ -553,6 +556,7 @@ def upgrade() -> None:
             ["ledger_transactions.id"],
             name=op.f("fk_ledger_entries_transaction_id_ledger_transactions"),
         ),
+        sa.CheckConstraint("amount_fen <> 0", name=op.f("ck_ledger_entries_nonzero")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_ledger_entries")),
     )
     with op.batch_alter_table("ledger_entries", schema=None) as batch_op:
