@@ -246,6 +246,12 @@ async def budget(uow: UnitOfWork, actor: Actor, campaign_id: uuid.UUID) -> Balan
     return await ledger.balances(uow, campaign.id)
 
 
+async def brand_budget(uow: UnitOfWork, actor: Actor) -> Balances:
+    """The budget picture across every campaign of the brand (dashboard totals)."""
+    actor.require(Permission.dashboard_read)
+    return await ledger.brand_totals(uow)
+
+
 async def ledger_transactions(
     uow: UnitOfWork, actor: Actor, campaign_id: uuid.UUID, page: PageRequest
 ) -> Page[LedgerTransaction]:

@@ -50,6 +50,21 @@ class BalanceRepository(Repository[LedgerBalance]):
         result = cast(CursorResult[tuple[()]], await self.session.execute(stmt))
         return result.rowcount == 1
 
+    async def totals(self) -> dict[Account, int]:
+        """Sum of every account over all books the session may see (the acting brand)."""
+        stmt = (
+            self.select()
+            .with_only_columns(LedgerBalance.account, func.sum(LedgerBalance.balance_fen))
+            .group_by(LedgerBalance.account)
+        )
+        return {
+            Account(a): int(total or 0) for a, total in (await self.session.execute(stmt)).all()
+        }
+
+    async def total_caps(self) -> int:
+        stmt = self.select().with_only_columns(func.sum(LedgerBalance.cap_fen))
+        return int((await self.session.scalar(stmt)) or 0)
+
     async def set_cap(self, book_id: uuid.UUID, cap_fen: int) -> bool:
         stmt = (
             update(LedgerBalance)

@@ -228,6 +228,14 @@ async def balances(uow: UnitOfWork, book_id: uuid.UUID) -> Balances:
     return Balances.from_accounts({a: r.balance_fen for a, r in rows.items()}, cap)
 
 
+async def brand_totals(uow: UnitOfWork) -> Balances:
+    """All books of the acting brand added up (the cap is the sum of the caps)."""
+    repo = BalanceRepository(uow)
+    totals = await repo.totals()
+    caps = await repo.total_caps()
+    return Balances.from_accounts(totals, caps)
+
+
 async def verify_book(uow: UnitOfWork, book_id: uuid.UUID) -> Balances:
     """Recompute every balance from the entries and compare with the cached balances.
 
