@@ -56,8 +56,12 @@ def _clients(
     """The v3 and v2 clients and the appid payouts are made for."""
     pay = settings.wechatpay
     if pay.mode == "simulator":
+        # An explicit JINLI_WECHATPAY__BASE_URL reaches a simulator served alone
+        # (``jinli simulator serve``); otherwise the one mounted in Jinli's own app.
+        explicit = "base_url" in pay.model_fields_set
         creds = load_or_create_credentials(
-            simulator_dir(settings), base_url=simulator_base_url(settings)
+            simulator_dir(settings),
+            base_url=pay.base_url if explicit else simulator_base_url(settings),
         )
         keys = PlatformKeys(
             [creds.platform_certificate],

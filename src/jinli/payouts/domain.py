@@ -62,6 +62,10 @@ TRANSITIONS: dict[PayoutState, frozenset[PayoutState]] = {
 terminal states never change (INV-STATE)."""
 
 
+ACKNOWLEDGED = frozenset({S.accepted, S.awaiting_user, S.review})
+"""States in which WeChat has acknowledged the number: only queries are made for them."""
+
+
 def check_transition(current: PayoutState, target: PayoutState) -> None:
     if target != current and target not in TRANSITIONS[current]:
         raise IllegalPayoutTransition(f"payout cannot go from {current} to {target}")
@@ -124,6 +128,10 @@ def state_after(
         return current  # INV-STATE: a duplicate or late answer never reopens a payout
     if review and verdict not in (Verdict.succeeded, Verdict.failed):
         return PayoutState.review
+    if current in ACKNOWLEDGED and verdict in (Verdict.rejected, Verdict.retry_later):
+        # WeChat already holds this number: a rate-limited or refused *query* says nothing
+        # about the payout (never "not sent", never "failed"); ask again later.
+        return current
     match verdict:
         case Verdict.succeeded:
             return PayoutState.succeeded

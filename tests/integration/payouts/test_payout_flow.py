@@ -12,6 +12,7 @@ from jinli.accounts.domain import Role
 from jinli.kernel.clock import FrozenClock
 from jinli.kernel.money import Fen
 from jinli.ledger import service as ledger
+from jinli.ledger.domain import Balances
 from jinli.payouts import service, tasks
 from jinli.payouts.domain import PayoutMode, PayoutState, Verdict
 from jinli.payouts.errors import CallbackRejected, ReissueNotAllowed
@@ -68,7 +69,7 @@ async def _state(runtime: Runtime, brand: BrandFixture, payout_id: uuid.UUID) ->
         return (await service.get(uow, brand.actor(), payout_id)).state
 
 
-async def _budget(runtime: Runtime, brand: BrandFixture, campaign_id: uuid.UUID) -> ledger.Balances:
+async def _budget(runtime: Runtime, brand: BrandFixture, campaign_id: uuid.UUID) -> Balances:
     async with runtime.uow(brand_id=brand.brand_id) as uow:
         return await ledger.verify_book(uow, campaign_id)
 

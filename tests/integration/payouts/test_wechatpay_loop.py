@@ -18,6 +18,7 @@ from jinli.integrations.simulator.simulator import Simulator
 from jinli.kernel.clock import FrozenClock
 from jinli.kernel.money import Fen
 from jinli.ledger import service as ledger
+from jinli.ledger.domain import Balances
 from jinli.payouts import service, tasks
 from jinli.payouts.domain import PayoutMode, PayoutState
 from jinli.platform.runtime import Runtime
@@ -77,7 +78,7 @@ async def _state(loop: Loop, payout_id: uuid.UUID) -> PayoutState:
         return (await service.get(uow, loop.brand.actor(), payout_id)).state
 
 
-async def _budget(loop: Loop) -> ledger.Balances:
+async def _budget(loop: Loop) -> Balances:
     async with loop.runtime.uow(brand_id=loop.brand.brand_id) as uow:
         return await ledger.verify_book(uow, loop.campaign_id)
 
