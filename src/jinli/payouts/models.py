@@ -19,7 +19,7 @@ class PayoutOrder(BrandOwned, Base):
 
     __tablename__ = "payout_orders"
     __table_args__ = (
-        UniqueConstraint("cause", "attempt", name="uq_payout_orders_cause_attempt"),
+        UniqueConstraint("brand_id", "cause", "attempt", name="uq_payout_orders_cause_attempt"),
         Index("ix_payout_orders_due", "state", "next_attempt_at"),
         CheckConstraint("amount_fen > 0", name="positive"),
     )
@@ -34,8 +34,8 @@ class PayoutOrder(BrandOwned, Base):
     remark: Mapped[str] = mapped_column(String(32))
     activity: Mapped[str] = mapped_column(String(32))
     cause: Mapped[str] = mapped_column(String(100))
-    """What earned the money (e.g. ``scan:<code id>``): with ``attempt``, unique, so one cause
-    can never create two live payouts (I2)."""
+    """What earned the money (e.g. ``scan:<code id>``): with ``attempt``, unique per brand, so
+    one cause can never create two live payouts (I2)."""
     attempt: Mapped[int] = mapped_column(default=0)
     """0 for the first payout of a cause; n for its n-th reissue after a confirmed failure."""
     bill_number: Mapped[str] = mapped_column(String(32), unique=True)

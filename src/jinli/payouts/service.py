@@ -155,8 +155,12 @@ async def record_result(
         return order  # a late or duplicate answer: the first terminal answer stands
     if result.verdict == Verdict.unknown:
         order.may_have_landed = True
+    # Only a payout WeChat never acknowledged (no WeChat number yet) goes to the human queue
+    # for unanswered calls: the many queries of a transfer awaiting its consumer do not count.
     review = result.review or (
-        result.verdict == Verdict.unknown and order.tries >= domain.MAX_UNKNOWN_TRIES
+        result.verdict == Verdict.unknown
+        and order.wechat_no is None
+        and order.tries >= domain.MAX_UNKNOWN_TRIES
     )
     target = domain.state_after(
         order.state, result.verdict, may_have_landed=order.may_have_landed, review=review

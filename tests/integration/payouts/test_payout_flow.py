@@ -187,3 +187,28 @@ async def test_forged_or_mismatched_notifications_change_nothing(runtime: Runtim
             )
     assert await _state(runtime, brand, pid) == PayoutState.pending
     assert (await _budget(runtime, brand, cid)).paid == 0
+
+
+async def test_many_queries_of_an_acknowledged_payout_do_not_send_it_to_review(
+    runtime: Runtime, clock: FrozenClock
+) -> None:
+    """A transfer waiting a day for its consumer is queried often; a timeout then is not a
+    reason for the human queue. An unanswered payout WeChat never acknowledged is."""
+    brand, _, pid, number = await _setup(runtime)
+    gateway = ScriptedGateway()
+    gateway.answer(number, Verdict.awaiting_user, wechat_no="1000001")
+    await tasks.dispatch_once(runtime, gateway)
+    for _ in range(15):
+        gateway.answer(number, Verdict.awaiting_user)
+        clock.advance(timedelta(minutes=6))
+        await tasks.reconcile_once(runtime, gateway)
+    gateway.answer(number, Verdict.unknown)
+    clock.advance(timedelta(minutes=6))
+    await tasks.reconcile_once(runtime, gateway)
+    assert await _state(runtime, brand, pid) == PayoutState.unknown
+
+    other_brand, _, other, _ = await _setup(runtime)
+    for _ in range(13):  # never answered at all
+        await tasks.dispatch_once(runtime, ScriptedGateway())
+        clock.advance(timedelta(hours=1))
+    assert await _state(runtime, other_brand, other) == PayoutState.review

@@ -98,7 +98,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_payout_orders")),
         sa.UniqueConstraint("bill_number", name=op.f("uq_payout_orders_bill_number")),
-        sa.UniqueConstraint("cause", "attempt", name="uq_payout_orders_cause_attempt"),
+        sa.UniqueConstraint("brand_id", "cause", "attempt", name="uq_payout_orders_cause_attempt"),
     )
     with op.batch_alter_table("payout_orders", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_payout_orders_brand_id"), ["brand_id"], unique=False)
