@@ -63,6 +63,28 @@ class Server:
     owner_password: str
     owner_name: str
     brand_name: str
+    env: dict[str, str]
+    """The server's JINLI_* environment: other ``jinli`` processes (a worker) share its data."""
+    data_dir: Path
+
+    def jinli(self, *args: str) -> str:
+        """Run ``jinli ARGS`` on the server's database and data directory; its stdout."""
+        return _run(list(args), self.env, self.data_dir)
+
+    def tool(self, module: str, *args: str) -> str:
+        """Run ``python -m MODULE ARGS`` (a test helper) on the server's database and data."""
+        done = subprocess.run(
+            [sys.executable, "-m", module, *args],
+            env={**self.env, "PYTHONPATH": str(REPO)},
+            cwd=self.data_dir,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        if done.returncode != 0:
+            pytest.fail(f"`{module} {' '.join(args[:1])}` failed: {done.stderr[-3000:]}")
+        return done.stdout
 
 
 def _free_port() -> int:
@@ -121,7 +143,11 @@ def server(chromium_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
     data_dir = tmp_path_factory.mktemp("e2e-server")
     # Nothing from the developer's own JINLI_* settings (Redis, secure cookies, …) leaks in.
     env = {k: v for k, v in os.environ.items() if not k.startswith("JINLI_")}
+    port = _free_port()
+    base_url = f"http://127.0.0.1:{port}"
     env.update(
+        # The simulator's notification URL and its own base URL derive from this.
+        JINLI_PUBLIC_BASE_URL=base_url,
         JINLI_DATA_DIR=str(data_dir),
         JINLI_DATABASE_URL=f"sqlite+aiosqlite:///{data_dir / 'e2e.db'}",
         JINLI_SECRET_KEY="e2e-secret-key-not-for-production-0123456789",
@@ -138,8 +164,6 @@ def server(chromium_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
         env,
         data_dir,
     )
-    port = _free_port()
-    base_url = f"http://127.0.0.1:{port}"
     log = data_dir / "serve.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
@@ -157,6 +181,8 @@ def server(chromium_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
             owner_password=OWNER_PASSWORD,
             owner_name=OWNER_NAME,
             brand_name=BRAND_NAME,
+            env=env,
+            data_dir=data_dir,
         )
     finally:
         process.terminate()

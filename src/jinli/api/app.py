@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from jinli.accounts.api import router as accounts_router
 from jinli.campaigns.api import router as campaigns_router
 from jinli.kernel.errors import ErrorKind, JinliError
+from jinli.payouts.api import router as payouts_router
 from jinli.platform.problems import from_error, problem_response
 from jinli.platform.runtime import Runtime
 
@@ -127,4 +128,5 @@ def create_api(runtime: Runtime) -> FastAPI:
     install_problem_handlers(api)
     api.include_router(accounts_router)
     api.include_router(campaigns_router)
+    api.include_router(payouts_router)
     return api

@@ -13,7 +13,8 @@ DEMO_BRAND = "锦鲤演示品牌 Demo Brand"
 
 
 async def seed(runtime: object) -> tuple[str, str, str]:
-    """Create (or refresh) the demo brand: owner login, a live funded campaign, an API key.
+    """Create (or refresh) the demo brand: owner login, a live funded campaign with two payouts
+    to the simulator's demo consumer (a transfer to confirm, a red packet to open), an API key.
 
     Returns (e-mail, password, api key). The password is new on every run and printed once.
     """
@@ -22,6 +23,10 @@ async def seed(runtime: object) -> tuple[str, str, str]:
     from jinli.campaigns import service as campaigns_service
     from jinli.campaigns.domain import Action
     from jinli.campaigns.schemas import CampaignCreate
+    from jinli.integrations.simulator.config import SimulatorConfig
+    from jinli.kernel.money import Fen
+    from jinli.payouts import service as payouts_service
+    from jinli.payouts.domain import PayoutMode
     from jinli.platform.runtime import Runtime
     from jinli.platform.security import new_token
 
@@ -74,6 +79,21 @@ async def seed(runtime: object) -> tuple[str, str, str]:
                 ),
             )
             await campaigns_service.transition(uow, actor, campaign.id, Action.publish)
+            # The demo worker sends these; the consumer side is /wechat-sim/pages/.
+            for mode, amount, cause in (
+                (PayoutMode.transfer, 888, "demo:first-prize"),
+                (PayoutMode.red_packet, 188, "demo:second-prize"),
+            ):
+                await payouts_service.create_payout(
+                    uow,
+                    campaign_id=campaign.id,
+                    amount_fen=Fen(amount),
+                    openid=SimulatorConfig().demo_openid,
+                    mode=mode,
+                    cause=cause,
+                    remark="瓶盖扫码红包",
+                    activity="瓶盖扫码赢红包",
+                )
             await campaigns_service.create(
                 uow,
                 actor,
@@ -115,6 +135,7 @@ def run(*, host: str, port: int) -> None:
     typer.echo(f"  password: {password}")
     typer.echo(f"  API     : {base}/api/v1  (docs: {base}/api/v1/docs)")
     typer.echo(f"  API key : {api_key}")
+    typer.echo(f"  WeChat  : {base}/wechat-sim/pages/  (the demo consumer confirms payouts here)")
     typer.echo(f"  database: {runtime.settings.resolved_database_url()}\n")
 
     async def main() -> None:

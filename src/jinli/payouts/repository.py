@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 
 from sqlalchemy import Select, or_
@@ -67,8 +68,12 @@ class PayoutRepository(Repository[PayoutOrder]):
         stmt = self.select().where(PayoutOrder.bill_number.in_(numbers))
         return list(await self.session.scalars(stmt))
 
-    def listing(self, *, state: PayoutState | None = None) -> Select[PayoutOrder]:
+    def listing(
+        self, *, state: PayoutState | None = None, campaign_id: uuid.UUID | None = None
+    ) -> Select[PayoutOrder]:
         stmt = self.select().order_by(PayoutOrder.created_at.desc(), PayoutOrder.id)
         if state is not None:
             stmt = stmt.where(PayoutOrder.state == state)
+        if campaign_id is not None:
+            stmt = stmt.where(PayoutOrder.campaign_id == campaign_id)
         return stmt

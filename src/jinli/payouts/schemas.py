@@ -11,6 +11,8 @@ from jinli.payouts.domain import PayoutMode, PayoutState
 
 
 class PayoutRead(BaseModel):
+    """One payout as the API shows it; money in fen, ``bill_number`` is the WeChat Pay number."""
+
     model_config = ConfigDict(from_attributes=True)
 
     id: uuid.UUID
@@ -31,3 +33,11 @@ class PayoutRead(BaseModel):
     created_at: datetime
     updated_at: datetime
     finished_at: datetime | None
+
+
+class ReissueCreate(BaseModel):
+    """How to pay a failed payout again; without ``mode`` the original mode is kept."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    mode: PayoutMode | None = None

@@ -320,8 +320,14 @@ async def get(uow: UnitOfWork, actor: Actor, payout_id: uuid.UUID) -> PayoutOrde
 
 
 async def list_(
-    uow: UnitOfWork, actor: Actor, page: PageRequest, *, state: PayoutState | None = None
+    uow: UnitOfWork,
+    actor: Actor,
+    page: PageRequest,
+    *,
+    state: PayoutState | None = None,
+    campaign_id: uuid.UUID | None = None,
 ) -> Page[PayoutOrder]:
+    """The brand's payouts, newest first, by state (``review`` = the human queue) and campaign."""
     actor.require(Permission.ledger_read)
     repo = PayoutRepository(uow)
-    return await repo.page(repo.listing(state=state), page)
+    return await repo.page(repo.listing(state=state, campaign_id=campaign_id), page)

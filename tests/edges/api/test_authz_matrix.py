@@ -34,8 +34,10 @@ from jinli.campaigns import service as campaigns_service
 from jinli.campaigns.domain import Action, CampaignStatus
 from jinli.campaigns.schemas import ChannelCreate
 from jinli.kernel.pagination import PageRequest
+from jinli.payouts.domain import PayoutState
 from jinli.platform.runtime import Runtime
 from tests.conftest import BACKENDS
+from tests.edges._payouts import create_payout
 from tests.factories import (
     PASSWORD,
     BrandFixture,
@@ -111,10 +113,18 @@ ROUTES: dict[tuple[str, str], RouteSpec] = {
         S.draft,
         lambda _: {"kind": "community", "code": "wx-group", "name": "WeChat group"},
     ),
+    ("GET", "/payouts"): RouteSpec(P.ledger_read),
+    ("GET", "/payouts/{payout_id}"): RouteSpec(P.ledger_read),
+    ("POST", "/payouts/{payout_id}/reissue"): RouteSpec(P.budget_fund),
 }
 """(method, path under /api/v1) → what it needs. A route missing here fails the matrix."""
 
-OBJECT_PARAMS = {"campaign_id": "campaign", "operator_id": "operator", "key_id": "api_key"}
+OBJECT_PARAMS = {
+    "campaign_id": "campaign",
+    "operator_id": "operator",
+    "key_id": "api_key",
+    "payout_id": "payout",
+}
 PARAM = re.compile(r"{(\w+)}")
 
 
@@ -146,9 +156,11 @@ class Tenant:
     campaign_ids: set[uuid.UUID] = field(default_factory=set)
     operator_ids: set[uuid.UUID] = field(default_factory=set)
     key_ids: set[uuid.UUID] = field(default_factory=set)
+    payout_ids: set[uuid.UUID] = field(default_factory=set)
 
     def owns(self) -> set[str]:
-        return {str(i) for i in self.campaign_ids | self.operator_ids | self.key_ids}
+        ids = self.campaign_ids | self.operator_ids | self.key_ids | self.payout_ids
+        return {str(i) for i in ids}
 
 
 async def _tenant(runtime: Runtime, name: str) -> Tenant:
@@ -219,6 +231,12 @@ class Objects:
         self.tenant.key_ids.add(key.id)
         return key.id
 
+    async def payout(self) -> uuid.UUID:
+        """A failed transfer (reissuable), on a funded campaign of its own."""
+        made = await create_payout(self.runtime, self.tenant.brand, state=PayoutState.failed)
+        self.tenant.payout_ids.add(made)
+        return made
+
     async def for_route(self, spec: RouteSpec, param: str, method: str) -> uuid.UUID:
         """A fresh object for a call that changes state; a shared one for reads."""
         kind = OBJECT_PARAMS[param]
@@ -235,6 +253,8 @@ class Objects:
             made = await self.campaign(spec.state or S.live)
         elif kind == "operator":
             made = await self.operator()
+        elif kind == "payout":
+            made = await self.payout()
         else:
             made = await self.api_key()
         if method == "GET":
@@ -250,6 +270,10 @@ async def _snapshot(client: httpx.AsyncClient, owner: dict[str, str], kind: str,
         return detail, channels
     if kind == "operator":
         return (await client.get(f"{API}/operators/{oid}", headers=owner)).json()
+    if kind == "payout":
+        detail = (await client.get(f"{API}/payouts/{oid}", headers=owner)).json()
+        listed = (await client.get(f"{API}/payouts?limit=1", headers=owner)).json()["total"]
+        return detail, listed
     keys = (await client.get(f"{API}/api-keys?limit=200", headers=owner)).json()["items"]
     return [k for k in keys if k["id"] == oid]
 
@@ -493,6 +517,7 @@ async def test_no_role_of_either_brand_gets_past_its_permissions_or_its_brand(
     b = await _tenant(runtime, "Brand B")
     await Objects(runtime, b).campaign(S.live)
     await Objects(runtime, b).operator()
+    await Objects(runtime, b).payout()
     objects = Objects(runtime, a)
     tally = Tally()
     routes = await _openapi_routes(client)

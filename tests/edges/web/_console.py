@@ -18,7 +18,9 @@ from jinli.app.models import metadata
 from jinli.campaigns import service as campaigns_service
 from jinli.campaigns.domain import Action, CampaignStatus
 from jinli.kernel.clock import SHANGHAI
+from jinli.payouts.domain import PayoutState
 from jinli.platform.runtime import Runtime
+from tests.edges._payouts import create_payout
 from tests.factories import PASSWORD, BrandFixture, create_campaign
 
 CLIENT_IP = "203.0.113.7"
@@ -163,6 +165,9 @@ class Objects:
             await uow.commit()
         return key.id
 
+    async def payout(self, state: PayoutState = PayoutState.failed) -> uuid.UUID:
+        return await create_payout(self.runtime, self.brand, state=state)
+
 
 Prepare = Callable[[Objects], Awaitable[tuple[str, dict[str, str]]]]
 """Builds (path, form fields) for a request that succeeds when the caller may make it."""
@@ -248,6 +253,14 @@ async def _revoke(objects: Objects) -> tuple[str, dict[str, str]]:
     return f"/console/api-keys/{await objects.api_key()}/revoke", {}
 
 
+async def _reissue_one(objects: Objects) -> tuple[str, dict[str, str]]:
+    return f"/console/payouts/{await objects.payout()}/reissue", {"back": "/console/payouts"}
+
+
+async def _reissue_selected(objects: Objects) -> tuple[str, dict[str, str]]:
+    return "/console/payouts/reissue", {"payout_id": str(await objects.payout())}
+
+
 P = Permission
 CONSOLE_ROUTES: list[ConsoleRoute] = [
     ConsoleRoute("GET", "/console", P.dashboard_read, lambda _: _static("/console")),
@@ -318,6 +331,11 @@ CONSOLE_ROUTES: list[ConsoleRoute] = [
     ConsoleRoute("POST", "/console/api-keys", P.api_keys_manage, _new_key),
     ConsoleRoute("POST", "/console/api-keys/{key_id}/revoke", P.api_keys_manage, _revoke),
     ConsoleRoute("GET", "/console/audit", P.audit_read, lambda _: _static("/console/audit")),
+    ConsoleRoute(
+        "GET", "/console/payouts", P.ledger_read, lambda _: _static("/console/payouts?state=review")
+    ),
+    ConsoleRoute("POST", "/console/payouts/{payout_id}/reissue", P.budget_fund, _reissue_one),
+    ConsoleRoute("POST", "/console/payouts/reissue", P.budget_fund, _reissue_selected),
 ]
 """Every console page and action behind a login, with the permission it needs and a request
 that succeeds for a role that has it. A console route missing here fails the coverage test."""

@@ -10,7 +10,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from jinli.kernel.errors import JinliError
 from jinli.platform.problems import STATUS_BY_KIND
-from jinli.web.console import audit, auth, campaigns, dashboard, team
+from jinli.web.console import audit, auth, campaigns, dashboard, payouts, team
 from jinli.web.console.common import LoginRequired, locale_of, redirect, templates
 from jinli.web.i18n import describe, translator
 
@@ -19,7 +19,7 @@ log = structlog.get_logger()
 
 def console_router() -> APIRouter:
     router = APIRouter(include_in_schema=False)
-    for module in (auth, dashboard, campaigns, team, audit):
+    for module in (auth, dashboard, campaigns, payouts, team, audit):
         router.include_router(module.router)
     return router
 
