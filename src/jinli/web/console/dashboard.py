@@ -23,11 +23,12 @@ async def dashboard(c: ConsoleCtx) -> HTMLResponse:
         campaign.id: await campaigns_service.budget(c.uow, c.actor, campaign.id)
         for campaign in recent.items
     }
+    brand_budget = await campaigns_service.brand_budget(c.uow, c.actor)
     totals = {
-        "funded": sum(b.funded for b in budgets.values()),
-        "paid": sum(b.paid for b in budgets.values()),
-        "reserved": sum(b.reserved for b in budgets.values()),
-        "available": sum(b.available for b in budgets.values()),
+        "funded": brand_budget.funded,
+        "paid": brand_budget.paid,
+        "reserved": brand_budget.reserved,
+        "available": brand_budget.available,
     }
     return c.render(
         "dashboard.html",
