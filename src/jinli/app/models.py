@@ -10,6 +10,7 @@ from jinli.payouts import models as payouts_models
 from jinli.platform.counters import RateCounter
 from jinli.platform.db import idempotency, outbox
 from jinli.platform.db.base import Base
+from jinli.reconciliation import models as reconciliation_models
 
 __all__ = [
     "Base",
@@ -21,6 +22,7 @@ __all__ = [
     "ledger_models",
     "outbox",
     "payouts_models",
+    "reconciliation_models",
 ]
 
 metadata = Base.metadata
