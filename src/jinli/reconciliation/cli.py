@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -41,6 +41,9 @@ class CliDeps:
     """The WeChat Pay v3 client of the runtime (real or simulator)."""
     merchant_id: Callable[[Runtime], str]
     """The mchid whose bills are reconciled."""
+    close_runtime: Callable[[Runtime], Awaitable[None]] | None = None
+    """How to release the runtime (and any WeChat Pay clients built for it); by default
+    ``runtime.aclose()``."""
 
 
 def _deps(ctx: typer.Context) -> CliDeps:
@@ -56,7 +59,7 @@ def _run(deps: CliDeps, body: Callable[[Runtime], Coroutine[Any, Any, T]]) -> T:
         try:
             return await body(runtime)
         finally:
-            await runtime.aclose()
+            await (deps.close_runtime or Runtime.aclose)(runtime)
 
     return asyncio.run(main())
 

@@ -389,8 +389,9 @@ class BillStore:
     # -- loading -------------------------------------------------------------------------------
 
     def load(self, path: Path, day: date, payouts: Sequence[PayoutRecord]) -> LoadedBill:
-        """Read the bill (table ``b``) and the candidate payouts (table ``payouts``) at once:
-        DuckDB scans the bill on its threads while this thread writes the payouts out."""
+        """Read the bill (tables ``r`` and ``b``) and the candidate payouts (view ``payouts``)
+        at once: DuckDB scans the bill on its threads while this thread writes the payouts
+        out. Raises :class:`BillRejectedByStore` for a bill the streaming parser refuses."""
         outcome: list[LoadedBill | BaseException | None] = []
 
         def scan() -> None:
@@ -417,8 +418,9 @@ class BillStore:
         return loaded
 
     def load_fund_flow(self, path: Path, day: date) -> LoadedBill:
-        """Read a fund-flow bill into table ``b``: fast path, or the streaming parser (which
-        raises :class:`BillRejectedByStore` with its typed error for a bad file)."""
+        """Read a fund-flow bill into tables ``r`` (rows) and ``b`` (per number): fast path,
+        or the streaming parser (which raises :class:`BillRejectedByStore` with its typed
+        error for a bad file)."""
         loaded = self._fast_load(path, day, self.db)
         return loaded if loaded is not None else self._fallback(path, day)
 
@@ -441,8 +443,9 @@ class BillStore:
         )
 
     def _fast_load(self, path: Path, day: date, db: duckdb.DuckDBPyConnection) -> LoadedBill | None:
-        """The canonical file, aggregated per number in one parallel scan; None when the file
-        is not canonical (the caller then uses the streaming parser)."""
+        """The canonical file: one parallel scan into the columns matching needs (with every
+        check as a flag), then totals per number; None when the file is not canonical (the
+        caller then uses the streaming parser, which names the problem or reads it)."""
         ends = _head_and_tail(path)
         if ends is None:
             return None

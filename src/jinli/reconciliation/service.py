@@ -10,8 +10,10 @@ Payouts are read only through ``payouts.service`` (``records_by_numbers``,
 from __future__ import annotations
 
 import csv
+import gzip
 import hashlib
 import io
+import tempfile
 import uuid
 import zipfile
 from collections.abc import Callable, Sequence
@@ -200,9 +202,14 @@ def _bill_kind(path: Path) -> str:
 
 
 def _booked(text: str | None) -> datetime | None:
+    """记账时间 (Beijing) as an instant; None when WeChat's text is not a timestamp (the parser
+    does not require one, and it is only shown)."""
     if not text:
         return None
-    return datetime.fromisoformat(text).replace(tzinfo=SHANGHAI).astimezone(UTC)
+    try:
+        return datetime.fromisoformat(text).replace(tzinfo=SHANGHAI).astimezone(UTC)
+    except ValueError:
+        return None
 
 
 async def reconcile_file(
@@ -483,9 +490,6 @@ async def reconcile_bytes(
 ) -> ReconciliationRun:
     """:func:`reconcile_file` for a bill held in memory (the console upload). A gzip file, as
     WeChat serves it with ``tar_type=GZIP``, is accepted too."""
-    import gzip
-    import tempfile
-
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:
         path = Path(tmp) / "bill.csv"
         if data[:2] == b"\x1f\x8b":

@@ -26,19 +26,29 @@ DAY = date(2026, 11, 20)
 
 
 @pytest.fixture
-def deps(db_url: str, tmp_path: Path) -> CliDeps:
+def closed() -> list[Runtime]:
+    return []
+
+
+@pytest.fixture
+def deps(db_url: str, tmp_path: Path, closed: list[Runtime]) -> CliDeps:
     def open_runtime() -> Runtime:
         return bootstrap(make_settings(db_url, tmp_path), clock=FrozenClock(T0))
 
     def no_source(runtime: Runtime) -> object:
         raise AssertionError("no WeChat call in these tests")
 
-    return CliDeps(open_runtime, no_source, lambda runtime: "1900000109")  # type: ignore[arg-type]
+    async def close(runtime: Runtime) -> None:
+        closed.append(runtime)
+        await runtime.aclose()
+
+    return CliDeps(open_runtime, no_source, lambda runtime: "1900000109", close)  # type: ignore[arg-type]
 
 
-def test_import_show_resolve_and_pack(deps: CliDeps, tmp_path: Path) -> None:
+def test_import_show_resolve_and_pack(deps: CliDeps, closed: list[Runtime], tmp_path: Path) -> None:
     """A bill with two rows nobody paid: the summary names the class and fen; `show` lists
-    them with ids; `resolve` settles one; `pack` writes a workbook; bad input exits non-zero."""
+    them with ids; `resolve` settles one; `pack` writes a workbook; bad input exits non-zero;
+    every runtime a command opened is closed through the root's hook."""
     writer = scenario._Writer()
     at = day_bounds(DAY)[0] + timedelta(hours=9)
     rows = [writer.row(at, PayoutMode.transfer, EXPENSE, fen, f"X{fen}") for fen in (188, 300)]
@@ -77,6 +87,7 @@ def test_import_show_resolve_and_pack(deps: CliDeps, tmp_path: Path) -> None:
     result = runner.invoke(app, [*args, str(out)], obj=deps)
     assert result.exit_code == 0, result.output
     assert load_workbook(io.BytesIO(out.read_bytes())).sheetnames[0] == "汇总 Summary"
+    assert len(closed) == 5  # import, show, resolve, show, pack
 
 
 def test_the_sub_app_needs_its_dependencies(tmp_path: Path) -> None:

@@ -313,3 +313,20 @@ async def test_resolving_an_unknown_difference_is_not_found(day: Day) -> None:
             await service.difference_brand(uow, uuid.uuid4())
         with pytest.raises(errors.RunNotFound):
             await service.get_run(uow, MCHID, DAY)
+
+
+async def test_an_odd_booking_time_is_kept_out_of_the_difference_not_fatal(
+    day: Day, tmp_path: Path
+) -> None:
+    """The parser does not require a well-formed 记账时间: the row is still reconciled and the
+    difference simply has no booking instant."""
+    stranger = day.foreign(300)
+    row = day.rows[-1]
+    day.rows[-1] = FundFlowRow(
+        f"{DAY} 9:5", row.wechat_business_no, row.flow_no, row.business_name,
+        row.business_type, row.direction, row.amount_fen, row.balance_fen, row.applicant,
+        row.remark, row.voucher_no,
+    )  # fmt: skip
+    summary = await reconcile(day.runtime, bill_bytes(day.rows, tmp_path), tmp=tmp_path)
+    (diff,) = await differences(day.runtime, summary.run.id)
+    assert (diff.bill_number, diff.booked_at) == (stranger, None)

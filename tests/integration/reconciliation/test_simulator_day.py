@@ -132,7 +132,9 @@ async def test_a_simulated_day_reconciles_to_zero_differences(loop: Loop) -> Non
     await _until(loop, noon + timedelta(days=1, hours=22, minutes=30))
     assert await _state(loop, expires) == PayoutState.failed
     assert await _state(loop, refunded) == PayoutState.failed
-    second = await _reconcile(loop, day + timedelta(days=1))
+    v3 = wechatpay(rt).v3  # the daily job: yesterday's bill, after 10:00
+    second = await tasks.reconcile_yesterday(rt, v3, merchant_id=v3.config.mchid)
+    assert second.run.bill_date == day + timedelta(days=1)
     assert second.run.difference_count == 0
     assert (second.run.income_count, second.run.income_fen) == (2, 200 + 400)
     assert (second.run.closed_count, second.run.unverified_count) == (2, 0)
