@@ -15,6 +15,8 @@ import typer
 from jinli.cli import demo as demo_module
 from jinli.integrations.simulator.cli import app as simulator_app
 from jinli.kernel.errors import ErrorKind, JinliError
+from jinli.platform.runtime import Runtime
+from jinli.reconciliation import cli as reconciliation_cli
 
 app = typer.Typer(
     help="Jinli (锦鲤): marketing campaigns for brands in the WeChat ecosystem.",
@@ -31,6 +33,7 @@ app.add_typer(brands_app, name="brands")
 app.add_typer(operators_app, name="operators")
 app.add_typer(assets_app, name="assets")
 app.add_typer(simulator_app, name="simulator")
+app.add_typer(reconciliation_cli.app, name="reconcile")
 
 EXIT_CODES: dict[ErrorKind, int] = {
     ErrorKind.INVALID: 2,
@@ -192,9 +195,26 @@ def assets_fetch() -> None:
     typer.echo(f"fetched {', '.join(fetched)}" if fetched else "front-end assets are up to date")
 
 
+def _reconcile_deps() -> reconciliation_cli.CliDeps:
+    """The composition root's runtime and WeChat Pay client for ``jinli reconcile``."""
+    from jinli.app import wechat
+    from jinli.app.bootstrap import bootstrap
+
+    async def close(runtime: Runtime) -> None:
+        await wechat.close(runtime)
+        await runtime.aclose()
+
+    return reconciliation_cli.CliDeps(
+        open_runtime=bootstrap,
+        bill_source=lambda rt: wechat.wechatpay(rt).v3,
+        merchant_id=lambda rt: wechat.wechatpay(rt).v3.config.mchid,
+        close_runtime=close,
+    )
+
+
 def main() -> None:
     try:
-        app()
+        app(obj=_reconcile_deps())
     except JinliError as exc:
         typer.secho(f"error: {exc.detail} [{exc.code}]", err=True, fg=typer.colors.RED)
         sys.exit(EXIT_CODES[exc.kind])

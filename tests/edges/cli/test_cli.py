@@ -27,6 +27,10 @@ COMMANDS = [
     ["operators", "create"],
     ["assets"],
     ["assets", "fetch"],
+    ["reconcile"],
+    ["reconcile", "import"],
+    ["simulator"],
+    ["simulator", "credentials"],
 ]
 
 
