@@ -13,7 +13,18 @@ from jinli.kernel.errors import JinliError, all_error_classes
 
 SRC = Path(jinli.__file__).parent
 ROOT = SRC.parent.parent
-CAPABILITIES = ["accounts", "ledger", "campaigns", "risk", "analytics"]
+CAPABILITIES = [
+    "accounts",
+    "ledger",
+    "campaigns",
+    "risk",
+    "analytics",
+    "payouts",
+    "reconciliation",
+    "codes",
+    "rewards",
+    "scans",
+]
 
 
 def _import_everything() -> None:

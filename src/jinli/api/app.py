@@ -12,11 +12,14 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from jinli.accounts.api import router as accounts_router
+from jinli.analytics.api import router as analytics_router
 from jinli.campaigns.api import router as campaigns_router
+from jinli.codes.api import router as codes_router
 from jinli.kernel.errors import ErrorKind, JinliError
 from jinli.payouts.api import router as payouts_router
 from jinli.platform.problems import from_error, problem_response
 from jinli.platform.runtime import Runtime
+from jinli.reconciliation.api import router as reconciliation_router
 
 log = structlog.get_logger()
 
@@ -128,5 +131,8 @@ def create_api(runtime: Runtime) -> FastAPI:
     install_problem_handlers(api)
     api.include_router(accounts_router)
     api.include_router(campaigns_router)
+    api.include_router(analytics_router)
+    api.include_router(codes_router)
     api.include_router(payouts_router)
+    api.include_router(reconciliation_router)
     return api

@@ -8,8 +8,37 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from jinli.platform.problems import PROBLEM_BASE, PROBLEM_JSON
 
+_HTML_413 = """<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1"><title>文件太大</title></head>
+<body style="font-family:sans-serif;max-width:36em;margin:3em auto;padding:0 1em">
+<h1>文件太大 · Too large</h1><p>上传的内容超过 {mb} MB 的上限。</p>
+<p>The upload is larger than the {mb} MB limit.</p><p><a href="/console">返回控制台 · Back</a></p>
+</body></html>"""
 
-async def _send_413(send: Send, limit: int) -> None:
+
+def _wants_html(scope: Scope) -> bool:
+    for name, value in scope["headers"]:
+        if name == b"accept":
+            return b"text/html" in value
+    return False
+
+
+async def _send_413(send: Send, limit: int, *, html: bool = False) -> None:
+    if html:  # a browser form post (the console) gets a page, not problem JSON
+        page = _HTML_413.format(mb=max(1, limit // 1_000_000)).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"text/html; charset=utf-8"),
+                    (b"content-length", str(len(page)).encode()),
+                    (b"connection", b"close"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": page})
+        return
     body = json.dumps(
         {
             "type": PROBLEM_BASE + "body_too_large",
@@ -34,24 +63,28 @@ async def _send_413(send: Send, limit: int) -> None:
 
 
 class BodyLimitMiddleware:
-    """Refuse bodies above ``limit`` bytes, announced or streamed, before any handler sees them."""
+    """Refuse bodies above ``limit`` bytes, announced or streamed, before any handler sees them.
+    ``larger`` raises the limit for the few paths that take files (e.g. a bill upload)."""
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    def __init__(self, app: ASGIApp, limit: int, *, larger: dict[str, int] | None = None) -> None:
         self.app = app
-        self.limit = limit
+        self.default_limit = limit
+        self.larger = dict(larger or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
             await self.app(scope, receive, send)
             return
+        limit = self.larger.get(scope["path"], self.default_limit)
+        html = _wants_html(scope)
         for name, value in scope["headers"]:
             if name == b"content-length":
                 try:
                     announced = int(value)
                 except ValueError:
-                    announced = self.limit + 1
-                if announced > self.limit:
-                    await _send_413(send, self.limit)
+                    announced = limit + 1
+                if announced > limit:
+                    await _send_413(send, limit, html=html)
                     return
         chunks: list[bytes] = []
         size = 0
@@ -63,8 +96,8 @@ class BodyLimitMiddleware:
                 return
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > self.limit:
-                await _send_413(send, self.limit)
+            if size > limit:
+                await _send_413(send, limit, html=html)
                 return
             chunks.append(chunk)
             more = message.get("more_body", False)

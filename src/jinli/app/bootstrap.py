@@ -5,7 +5,12 @@ from __future__ import annotations
 import secrets
 from pathlib import Path
 
-from jinli.app import models  # noqa: F401 - every table registered before first use
+from jinli.app import (
+    models,  # noqa: F401 - every table registered before first use
+    wechat,
+)
+from jinli.campaigns.ports import PUBLISH_PREPARATION, SETTLEMENT_GATE, PublishPreparation
+from jinli.integrations.wechatpay.client import WeChatPayV3Client
 from jinli.kernel.clock import Clock, SystemClock
 from jinli.platform.counters import (
     CounterStore,
@@ -19,6 +24,8 @@ from jinli.platform.logging import configure_logging
 from jinli.platform.redis import create_redis
 from jinli.platform.runtime import Runtime
 from jinli.platform.settings import Settings
+from jinli.reconciliation import service as reconciliation_service
+from jinli.scans import service as scans_service
 
 
 def load_settings() -> Settings:
@@ -53,7 +60,7 @@ def bootstrap(settings: Settings | None = None, *, clock: Clock | None = None) -
         counters = MemoryCounterStore(clock)
     else:
         counters = DbCounterStore(sessionmaker, clock)
-    return Runtime(
+    runtime = Runtime(
         settings=settings,
         engine=engine,
         sessionmaker=sessionmaker,
@@ -62,3 +69,18 @@ def bootstrap(settings: Settings | None = None, *, clock: Clock | None = None) -
         secret=_secret(settings),
         redis=redis,
     )
+    # Campaigns cannot import reconciliation (it sits above them): every edge that settles a
+    # campaign takes the check from here; without it, settling is refused (fail closed).
+    runtime.extras[SETTLEMENT_GATE] = reconciliation_service.settlement_blockers
+    # Likewise scans: publishing a paying rule checks its budget and pre-splits its pool there;
+    # without it, the edges refuse to publish a paying rule (fail closed).
+    prepare: PublishPreparation = scans_service.prepare_publish
+    runtime.extras[PUBLISH_PREPARATION] = prepare
+    runtime.extras[reconciliation_service.BILL_SOURCE] = lambda: _bill_source(runtime)
+    return runtime
+
+
+def _bill_source(runtime: Runtime) -> tuple[WeChatPayV3Client, str]:
+    """The merchant's v3 client fetches its bills (built on first use, like every payout)."""
+    client = wechat.wechatpay(runtime).v3
+    return client, client.config.mchid

@@ -17,6 +17,7 @@ from jinli.payouts.api import notify_router
 from jinli.platform.runtime import Runtime
 from jinli.web import assets
 from jinli.web.console.app import console_router, install_console_errors
+from jinli.web.h5.views import router as h5_router
 
 STATIC_DIR = Path(assets.__file__).parent / "static"
 
@@ -27,6 +28,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.mount("/api/v1", create_api(runtime))
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(console_router())
+    app.include_router(h5_router)  # /s/{code}, /h5/…: the consumer's scan pages
     app.include_router(notify_router)
     app.state.payout_notifications = lambda: wechatpay(runtime).notifications
     if runtime.settings.wechatpay.mode == "simulator":
@@ -44,8 +46,17 @@ def create_app(runtime: Runtime) -> FastAPI:
         return JSONResponse({"status": "ok", "database": runtime.dialect})
 
     app.add_middleware(SecurityHeadersMiddleware, hsts=runtime.settings.session.cookie_secure)
-    app.add_middleware(BodyLimitMiddleware, limit=runtime.settings.max_body_bytes)
+    settings = runtime.settings
+    app.add_middleware(
+        BodyLimitMiddleware,
+        limit=settings.max_body_bytes,
+        larger=dict.fromkeys(UPLOAD_PATHS, settings.max_upload_bytes),
+    )
     return app
+
+
+UPLOAD_PATHS = ("/console/reconciliation/upload",)
+"""The routes that take files, with ``max_upload_bytes`` instead of ``max_body_bytes``."""
 
 
 class LazySimulator:

@@ -17,13 +17,17 @@ from jinli.campaigns.errors import (
     FieldLocked,
     IllegalTransition,
     InvalidChannelCode,
+    InvalidPayoutPolicy,
     InvalidRewardRule,
     InvalidWindow,
     NotPublishable,
+    NotReconciled,
     NotSettleable,
+    SettlementCheckUnavailable,
     StaleEdit,
 )
 from jinli.campaigns.models import Campaign
+from jinli.campaigns.ports import publish_preparation, settlement_gate
 from jinli.campaigns.schemas import (
     BudgetRead,
     CampaignCreate,
@@ -36,12 +40,13 @@ from jinli.campaigns.schemas import (
     FundCreate,
     LedgerTransactionRead,
 )
+from jinli.kernel.errors import Unavailable
 from jinli.kernel.pagination import Page
 from jinli.ledger.domain import Balances
 from jinli.ledger.errors import CapBelowFunded, CapExceeded, InsufficientBudget
 from jinli.platform.http import Pagination, RuntimeDep, UoW
 from jinli.platform.idempotency import IdempotencyKey, run_idempotent
-from jinli.platform.problems import problems
+from jinli.platform.problems import STATUS_BY_KIND, problem_response, problems
 
 router = APIRouter(
     prefix="/campaigns",
@@ -83,7 +88,7 @@ async def list_(
     "",
     status_code=201,
     response_model=CampaignDetail,
-    responses=problems(InvalidWindow, InvalidRewardRule, CapExceeded),
+    responses=problems(InvalidWindow, InvalidRewardRule, InvalidPayoutPolicy, CapExceeded),
 )
 async def create(
     request: Request,
@@ -119,7 +124,9 @@ async def get(campaign_id: uuid.UUID, actor: ApiActor, uow: UoW) -> CampaignDeta
 @router.patch(
     "/{campaign_id}",
     response_model=CampaignDetail,
-    responses=problems(FieldLocked, StaleEdit, InvalidWindow, InvalidRewardRule),
+    responses=problems(
+        FieldLocked, StaleEdit, InvalidWindow, InvalidRewardRule, InvalidPayoutPolicy
+    ),
 )
 async def update(
     campaign_id: uuid.UUID, data: CampaignUpdate, actor: ApiActor, uow: UoW
@@ -130,9 +137,37 @@ async def update(
     return detail
 
 
+def _not_reconciled(request: Request, exc: NotReconciled) -> Response:
+    """409 problem JSON whose ``errors`` list every blocker, one entry each."""
+    return problem_response(
+        STATUS_BY_KIND[exc.kind],
+        exc.code,
+        exc.detail,
+        title=exc.title,
+        instance=request.url.path,
+        errors=[{"type": "settlement_blocker", "msg": blocker} for blocker in exc.blockers],
+    )
+
+
 def _transition_route(action: Action) -> None:
-    async def transition(campaign_id: uuid.UUID, actor: ApiActor, uow: UoW) -> CampaignDetail:
-        campaign = await service.transition(uow, actor, campaign_id, action)
+    async def transition(
+        request: Request,
+        campaign_id: uuid.UUID,
+        actor: ApiActor,
+        uow: UoW,
+        runtime: RuntimeDep,
+    ) -> object:
+        try:
+            campaign = await service.transition(
+                uow,
+                actor,
+                campaign_id,
+                action,
+                settlement_gate=settlement_gate(runtime.extras),
+                publish_preparation=publish_preparation(runtime.extras),
+            )
+        except NotReconciled as exc:
+            return _not_reconciled(request, exc)
         detail = await _detail(uow, actor, campaign)
         await uow.commit()
         return detail
@@ -145,7 +180,15 @@ def _transition_route(action: Action) -> None:
         response_model=CampaignDetail,
         name=f"campaign_{action}",
         operation_id=f"campaign_{action}",
-        responses=problems(IllegalTransition, NotPublishable, NotSettleable),
+        responses=problems(
+            IllegalTransition,
+            NotPublishable,
+            NotSettleable,
+            *((NotReconciled, SettlementCheckUnavailable) if action == Action.settle else ()),
+            # Publishing a paying rule also answers the scans check's 409
+            # ``reward_budget_too_small`` (rewards sits above campaigns: not importable here).
+            *((Unavailable,) if action == Action.publish else ()),
+        ),
     )
 
 

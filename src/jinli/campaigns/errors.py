@@ -69,3 +69,31 @@ class StaleEdit(JinliError):
     code = "stale_edit"
     kind = ErrorKind.CONFLICT
     title = "Someone else changed the campaign meanwhile; reload and try again"
+
+
+class InvalidPayoutPolicy(JinliError):
+    code = "invalid_payout_policy"
+    kind = ErrorKind.INVALID
+    title = "The campaign's payout options are not valid"
+
+
+class NotReconciled(JinliError):
+    """Settling closes the books for good, so it waits until WeChat's bills agree with ours."""
+
+    code = "campaign_not_reconciled"
+    kind = ErrorKind.CONFLICT
+    title = "The campaign's payouts are not reconciled yet and it cannot be settled"
+
+    def __init__(self, blockers: list[str]) -> None:
+        self.blockers = list(blockers)
+        super().__init__(
+            "settle after reconciling: " + "; ".join(self.blockers), blockers=self.blockers
+        )
+
+
+class SettlementCheckUnavailable(JinliError):
+    """No reconciliation check is wired into this process: settling is refused (fail closed)."""
+
+    code = "settlement_check_unavailable"
+    kind = ErrorKind.UNAVAILABLE
+    title = "The reconciliation check is not available, so the campaign cannot be settled now"

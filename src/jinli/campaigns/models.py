@@ -9,7 +9,13 @@ from typing import Any
 from sqlalchemy import JSON, CheckConstraint, Enum, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from jinli.campaigns.domain import CampaignStatus, ChannelKind
+from jinli.campaigns.domain import (
+    MAX_AUTO_REISSUES,
+    CampaignStatus,
+    ChannelKind,
+    PayoutMode,
+    ReissuePolicy,
+)
 from jinli.kernel.ids import new_id
 from jinli.platform.db.base import Base, BrandOwned
 
@@ -34,6 +40,27 @@ class Campaign(BrandOwned, Base):
     """The typed reward rule in its stored form (``kind`` + fields); see ``domain.RULE_KINDS``."""
     kpi: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     """Funnel KPI targets (seed 001): exposure, click-rate, conversion, D3 retention, share rate."""
+    payout_mode: Mapped[PayoutMode] = mapped_column(
+        Enum(PayoutMode, native_enum=False, length=20),
+        default=PayoutMode.transfer,
+        server_default=PayoutMode.transfer.value,
+    )
+    """How rewards are paid (商家转账 by default: cash red packets are closed to new merchants)."""
+    reissue_policy: Mapped[ReissuePolicy] = mapped_column(
+        Enum(ReissuePolicy, native_enum=False, length=20),
+        default=ReissuePolicy.off,
+        server_default=ReissuePolicy.off.value,
+    )
+    """Automatic reissue of payouts that failed for a retryable reason; ``off``: finance decides."""
+    max_auto_reissues: Mapped[int] = mapped_column(
+        CheckConstraint(
+            f"max_auto_reissues >= 0 AND max_auto_reissues <= {MAX_AUTO_REISSUES}",
+            name="max_auto_reissues",
+        ),
+        default=1,
+        server_default="1",
+    )
+    """How many times one payout may be reissued automatically (each a new WeChat Pay number)."""
     created_at: Mapped[datetime] = mapped_column()
     updated_at: Mapped[datetime] = mapped_column()
     published_at: Mapped[datetime | None] = mapped_column()

@@ -8,7 +8,23 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt
 
-from jinli.campaigns.domain import CampaignStatus, ChannelKind
+from jinli.campaigns.domain import (
+    MAX_AUTO_REISSUES,
+    MAX_LABEL_CHARS,
+    MAX_LINK_LABEL_CHARS,
+    MAX_MESSAGE_CHARS,
+    MAX_POOL_FEN,
+    MAX_PRIZE_FEN,
+    MAX_REGION_CHARS,
+    MAX_REGIONS,
+    MAX_SHARES,
+    MAX_TIERS,
+    CampaignStatus,
+    ChannelKind,
+    PayoutMode,
+    ReissuePolicy,
+    SplitAlgorithm,
+)
 from jinli.kernel.clock import SHANGHAI
 
 MAX_FEN = 10**12
@@ -41,25 +57,74 @@ class NoRewardSchema(InputSchema):
     kind: Literal["none"] = "none"
 
 
-class FixedAmountSchema(InputSchema):
+PrizeFen = Annotated[
+    StrictInt,
+    Field(gt=0, le=MAX_PRIZE_FEN, description="Amount in fen, 1 fen to 20,000 yuan"),
+]
+
+
+class ResultPage(InputSchema):
+    """What the consumer's result page shows besides the prize (scan-to-win)."""
+
+    message: str = Field(
+        "", max_length=MAX_MESSAGE_CHARS, description="The brand's message under the prize"
+    )
+    link_url: str = Field(
+        "",
+        max_length=500,
+        description="A link onward: an https:// page or a weixin:// mini-program URL scheme",
+    )
+    link_label: str = Field("", max_length=MAX_LINK_LABEL_CHARS, description="The link's text")
+
+
+class FixedAmountSchema(ResultPage):
     kind: Literal["fixed"]
-    amount_fen: PositiveFen
-    max_winners: StrictInt | None = Field(None, ge=1)
+    amount_fen: PrizeFen
+    max_winners: StrictInt | None = Field(None, ge=1, le=MAX_SHARES)
 
 
 class TierSchema(InputSchema):
-    amount_fen: PositiveFen
+    amount_fen: PrizeFen
     probability_ppm: StrictInt = Field(gt=0, le=1_000_000, description="parts per million")
-    label: str = Field("", max_length=40)
+    label: str = Field("", max_length=MAX_LABEL_CHARS)
 
 
-class PrizeTiersSchema(InputSchema):
+class PrizeTiersSchema(ResultPage):
+    """Prize tiers, optionally per region of the code batch (``浙江/杭州``): a scan uses the
+    most specific regional table on the batch's region path, else ``tiers``."""
+
     kind: Literal["tiers"]
-    tiers: list[TierSchema] = Field(min_length=1, max_length=20)
+    tiers: list[TierSchema] = Field(min_length=1, max_length=MAX_TIERS)
+    regions: dict[
+        Annotated[str, Field(min_length=1, max_length=MAX_REGION_CHARS)],
+        Annotated[list[TierSchema], Field(min_length=1, max_length=MAX_TIERS)],
+    ] = Field(default_factory=dict, max_length=MAX_REGIONS)
 
+
+class LuckySplitSchema(ResultPage):
+    """拼手气: a total split at random among N shares, pre-split and shuffled before the
+    first claim; each claim takes one share."""
+
+    kind: Literal["lucky_split"]
+    total_fen: StrictInt = Field(gt=0, le=MAX_POOL_FEN, description="Pool total in fen")
+    shares: StrictInt = Field(ge=1, le=MAX_SHARES)
+    algorithm: SplitAlgorithm = SplitAlgorithm.double_mean
+    min_fen: PrizeFen = 1
+    max_fen: PrizeFen | None = None
+
+
+AutoReissues = Annotated[
+    StrictInt,
+    Field(
+        ge=0,
+        le=MAX_AUTO_REISSUES,
+        description="Automatic reissues allowed per payout (needs a reissue policy other than off)",
+    ),
+]
 
 RewardRuleSchema = Annotated[
-    NoRewardSchema | FixedAmountSchema | PrizeTiersSchema, Field(discriminator="kind")
+    NoRewardSchema | FixedAmountSchema | PrizeTiersSchema | LuckySplitSchema,
+    Field(discriminator="kind"),
 ]
 
 
@@ -82,6 +147,9 @@ class CampaignCreate(InputSchema):
     ends_at: ShanghaiTime
     reward_rule: RewardRuleSchema = Field(default_factory=NoRewardSchema)
     kpi: KpiTargets = Field(default_factory=KpiTargets)
+    payout_mode: PayoutMode = PayoutMode.transfer
+    reissue_policy: ReissuePolicy = ReissuePolicy.off
+    max_auto_reissues: AutoReissues = 1
 
 
 class CampaignUpdate(InputSchema):
@@ -93,6 +161,9 @@ class CampaignUpdate(InputSchema):
     ends_at: ShanghaiTime | None = None
     reward_rule: RewardRuleSchema | None = None
     kpi: KpiTargets | None = None
+    payout_mode: PayoutMode | None = None
+    reissue_policy: ReissuePolicy | None = None
+    max_auto_reissues: AutoReissues | None = None
     version: StrictInt | None = Field(None, ge=1)
 
     def changes(self) -> dict[str, Any]:
@@ -119,6 +190,9 @@ class CampaignRead(Schema):
     ends_at: datetime
     reward_rule: dict[str, Any]
     kpi: dict[str, Any]
+    payout_mode: PayoutMode
+    reissue_policy: ReissuePolicy
+    max_auto_reissues: int
     created_at: datetime
     updated_at: datetime
     published_at: datetime | None

@@ -23,10 +23,13 @@ from jinli.campaigns.errors import (
     IllegalTransition,
     InvalidChannelCode,
     NotPublishable,
+    NotReconciled,
     NotSettleable,
+    SettlementCheckUnavailable,
     StaleEdit,
 )
 from jinli.campaigns.models import Campaign, Channel
+from jinli.campaigns.ports import PublishPreparation, SettlementGate
 from jinli.campaigns.repository import CampaignRepository, ChannelRepository
 from jinli.campaigns.schemas import CampaignCreate, CampaignUpdate, ChannelCreate
 from jinli.kernel.events import DomainEvent
@@ -76,6 +79,7 @@ async def create(uow: UnitOfWork, actor: Actor, data: CampaignCreate) -> Campaig
     if data.initial_funding_fen:
         actor.require(Permission.budget_fund)
     domain.check_window(data.starts_at, data.ends_at)
+    domain.check_payout_options(data.reissue_policy, data.max_auto_reissues)
     rule = domain.rule_from_dict(data.reward_rule.model_dump())
     now = uow.clock.now()
     campaign = CampaignRepository(uow).add(
@@ -90,6 +94,9 @@ async def create(uow: UnitOfWork, actor: Actor, data: CampaignCreate) -> Campaig
             ends_at=data.ends_at,
             reward_rule=rule.to_dict(),
             kpi=data.kpi.model_dump(exclude_none=True),
+            payout_mode=data.payout_mode,
+            reissue_policy=data.reissue_policy,
+            max_auto_reissues=data.max_auto_reissues,
             created_at=now,
             updated_at=now,
         )
@@ -107,6 +114,9 @@ async def create(uow: UnitOfWork, actor: Actor, data: CampaignCreate) -> Campaig
         name=campaign.name,
         budget_cap_fen=campaign.budget_cap_fen,
         initial_funding_fen=data.initial_funding_fen,
+        payout_mode=campaign.payout_mode,
+        reissue_policy=campaign.reissue_policy,
+        max_auto_reissues=campaign.max_auto_reissues,
     )
     _emit(uow, "campaign.created", campaign, budget_cap_fen=campaign.budget_cap_fen)
     return campaign
@@ -130,6 +140,11 @@ async def update(
     domain.check_window(starts_at, ends_at)
     if "reward_rule" in changes:
         changes["reward_rule"] = domain.rule_from_dict(changes["reward_rule"]).to_dict()
+    if changes.keys() & {"reissue_policy", "max_auto_reissues"}:
+        domain.check_payout_options(
+            changes.get("reissue_policy", campaign.reissue_policy),
+            changes.get("max_auto_reissues", campaign.max_auto_reissues),
+        )
     for field, value in changes.items():
         setattr(campaign, field, value)
     campaign.updated_at = uow.clock.now()
@@ -145,9 +160,27 @@ async def update(
 
 
 async def transition(
-    uow: UnitOfWork, actor: Actor, campaign_id: uuid.UUID, action: Action
+    uow: UnitOfWork,
+    actor: Actor,
+    campaign_id: uuid.UUID,
+    action: Action,
+    *,
+    settlement_gate: SettlementGate | None = None,
+    publish_preparation: PublishPreparation | None = None,
 ) -> Campaign:
-    """Apply a lifecycle action (table-driven; illegal ones raise ``IllegalTransition``)."""
+    """Apply a lifecycle action (table-driven; illegal ones raise ``IllegalTransition``).
+
+    ``settle`` also needs ``settlement_gate`` (the reconciliation check): without one it is
+    refused (``SettlementCheckUnavailable``), never waved through.
+
+    ``publish`` of a rule that pays runs ``publish_preparation`` (the reward budget check and
+    the pool split) after the campaign's own checks and before its status changes, in this
+    unit of work: when it refuses, the campaign stays a draft and the caller commits nothing.
+    Edges pass ``ports.publish_preparation(extras)``, which refuses a paying rule when the app
+    layer wired nothing (fail closed). ``None`` skips the preparation; it is for callers that
+    publish below the edges (scripts, tests): a claim then splits the pool on first need.
+    A rule that pays nothing (``none``) needs no preparation and never calls it.
+    """
     actor.require(
         Permission.campaigns_publish
         if action in (Action.publish, Action.unpublish, Action.start)
@@ -159,9 +192,12 @@ async def transition(
     target = domain.next_status(campaign.status, action)
     if action == Action.publish:
         await _check_publishable(uow, campaign)
+        pays = campaign.reward_rule.get("kind") != domain.NoReward.kind
+        if publish_preparation is not None and pays:
+            await publish_preparation(uow, actor, campaign.id)
         campaign.published_at = uow.clock.now()
     if action == Action.settle:
-        await _settle_books(uow, campaign)
+        await _settle_books(uow, campaign, settlement_gate)
     await _apply(uow, actor, campaign, action, target)
     if action == Action.publish and campaign.starts_at <= uow.clock.now():
         await _apply(uow, actor, campaign, Action.start, CampaignStatus.live)
@@ -201,12 +237,62 @@ async def _check_publishable(uow: UnitOfWork, campaign: Campaign) -> None:
         raise NotPublishable("fund the budget before publishing a campaign that pays rewards")
 
 
-async def _settle_books(uow: UnitOfWork, campaign: Campaign) -> None:
+async def _settle_books(uow: UnitOfWork, campaign: Campaign, gate: SettlementGate | None) -> None:
+    """Settled is terminal and hands the unspent budget back, so it needs both: no money in
+    flight, and WeChat's bills agreeing with our payouts (or every difference resolved)."""
     budget = await ledger.balances(uow, campaign.id)
     if budget.reserved:
         raise NotSettleable(f"{budget.reserved} fen are still reserved for payouts in flight")
+    blockers = await _gate_blockers(uow, campaign, gate)
+    if blockers:
+        raise NotReconciled(blockers)
     if budget.available:
         await ledger.withdraw(uow, campaign.id, budget.available, memo="settlement")
+
+
+async def _gate_blockers(
+    uow: UnitOfWork, campaign: Campaign, gate: SettlementGate | None
+) -> list[str]:
+    """Why ``campaign`` may not be settled as far as reconciliation is concerned (empty: it
+    may). Fails closed: with no gate wired in, settling is refused."""
+    if gate is None:
+        raise SettlementCheckUnavailable()
+    return list(await gate(uow, campaign.id))
+
+
+async def settle_check(
+    uow: UnitOfWork, actor: Actor, campaign_id: uuid.UUID, gate: SettlementGate | None
+) -> list[str]:
+    """What stands between an ended campaign and settlement, for the campaign page: money
+    still reserved, then the reconciliation blockers. Empty when settling would succeed."""
+    actor.require(Permission.campaigns_read)
+    campaign = await _load(uow, campaign_id)
+    budget = await ledger.balances(uow, campaign.id)
+    found = []
+    if budget.reserved:
+        found.append(f"{budget.reserved} fen are still reserved for payouts in flight")
+    try:
+        found += await _gate_blockers(uow, campaign, gate)
+    except SettlementCheckUnavailable as exc:
+        found.append(exc.title)
+    return found
+
+
+def payout_terms(campaign: Campaign, *, override_mode: str | None = None) -> domain.PayoutTerms:
+    """What a payout for ``campaign`` is created with (mode, automatic reissue mode and count),
+    for the capability that creates it: pass them on to ``payouts.service.create_payout``."""
+    return domain.payout_terms(
+        campaign.payout_mode,
+        campaign.reissue_policy,
+        campaign.max_auto_reissues,
+        override_mode=None if override_mode is None else domain.PayoutMode(override_mode),
+    )
+
+
+async def is_settled(uow: UnitOfWork, campaign_id: uuid.UUID) -> bool:
+    """True once the campaign's books are closed: nothing may be paid from it any more."""
+    campaign = await CampaignRepository(uow).get(campaign_id)
+    return campaign is not None and campaign.status == CampaignStatus.settled
 
 
 async def fund(

@@ -71,6 +71,10 @@ def check_transition(current: PayoutState, target: PayoutState) -> None:
         raise IllegalPayoutTransition(f"payout cannot go from {current} to {target}")
 
 
+MAX_ATTEMPT = 99
+"""The highest attempt ``bill_number`` can number (``…R99``)."""
+
+
 _ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 
@@ -89,8 +93,8 @@ def bill_number(payout_id: uuid.UUID, attempt: int) -> str:
     [0-9A-Z], valid as both ``mch_billno`` (≤ 28) and ``out_bill_no`` (≤ 32). Attempt 0 has no
     suffix. Retries of one attempt always use the same number (I3).
     """
-    if not 0 <= attempt <= 99:
-        raise ValueError("attempt must be between 0 and 99")
+    if not 0 <= attempt <= MAX_ATTEMPT:
+        raise ValueError(f"attempt must be between 0 and {MAX_ATTEMPT}")
     base = _base36(payout_id.int).rjust(25, "0")
     return base if attempt == 0 else f"{base}R{attempt}"
 
@@ -100,6 +104,72 @@ def next_attempt(state: PayoutState, attempt: int) -> int:
     if state != PayoutState.failed:
         raise NumberNotReissuable(f"payout is {state}; only a confirmed failure is reissued")
     return attempt + 1
+
+
+REISSUABLE_WECHAT_STATES = frozenset({"REFUND"})
+"""WeChat states after which paying the same person again is safe and expected: a cash red
+packet nobody opened within 24 h was refunded to the merchant (gethbinfo ``REFUND``)."""
+
+REISSUABLE_FAIL_REASONS = frozenset({"OVERDUE_CLOSE", "USER_RECEIVE_OVERDUE", "SEND_FAILED"})
+"""Failure reasons that say nothing against the consumer (wechat-pay.md §2.5, §4.1, §5): a
+transfer unconfirmed for 24 h (``OVERDUE_CLOSE``), a brand red packet not received in time
+(``USER_RECEIVE_OVERDUE``), and v2 ``SEND_FAILED``, the one code WeChat answers with "send again
+under a new number".
+
+Everything else is left for a person: the account is frozen, missing, abnormal or its openid
+invalid (``ACCOUNT_FROZEN``, ``ACCOUNT_NOT_EXIST``, ``PAYEE_ACCOUNT_ABNORMAL``,
+``OPENID_INVALID``), the real name does not match (``NAME_NOT_CORRECT``,
+``REAL_NAME_CHECK_FAIL``), risk control refused (``TRANSFER_RISK``), a per-user daily or monthly
+limit was hit (``DAY_RECEIVED_*``, ``BLOCK_B2C_USERLIMITAMOUNT_MONTH``: an immediate retry fails
+again), the merchant's own setup or balance is at fault (``PAYER_ACCOUNT_ABNORMAL``,
+``TRANSFER_SCENE_*``, ``BUDGET_NOT_ENOUGH``, ``TRANSFER_QUOTA_EXCEED``), the merchant cancelled
+it (``MCH_CANCEL``: someone decided), a request WeChat refused (``PARAM_ERROR``, ``NO_AUTH``,
+``MONEY_LIMIT``…: the same request would be refused again), and any reason we do not know."""
+
+
+def reissuable_failure(wechat_state: str | None, fail_reason: str | None) -> bool:
+    """True when a failed payout may be paid again to the same person without a human look:
+    WeChat confirmed it failed for lack of collection, not because of who the consumer is."""
+    return wechat_state in REISSUABLE_WECHAT_STATES or fail_reason in REISSUABLE_FAIL_REASONS
+
+
+class AutoReissueBlock(StrEnum):
+    """Why a failed payout under an automatic reissue policy was left for finance."""
+
+    not_reissuable = "not_reissuable"
+    """WeChat's reason is not one that is safe to retry to the same person (see
+    ``REISSUABLE_FAIL_REASONS``): finance decides."""
+    none_left = "none_left"
+    """The payout has used up its automatic reissues."""
+    budget_exhausted = "budget_exhausted"
+    """The campaign's budget no longer has the amount available."""
+    campaign_settled = "campaign_settled"
+    """The campaign's books are closed: nothing more is paid from it."""
+
+
+AUTO_REISSUE_BLOCK_REASONS: dict[AutoReissueBlock, str] = {
+    AutoReissueBlock.not_reissuable: "WeChat's failure reason is not safe to retry automatically",
+    AutoReissueBlock.none_left: "no automatic reissues left for this payout",
+    AutoReissueBlock.budget_exhausted: "the campaign budget no longer has this amount available",
+    AutoReissueBlock.campaign_settled: "the campaign is settled",
+}
+"""The reasons as finance reads them (the console translates them)."""
+
+
+def auto_reissue_block(
+    *,
+    wechat_state: str | None,
+    fail_reason: str | None,
+    auto_reissues_left: int,
+    attempt: int,
+) -> AutoReissueBlock | None:
+    """Whether a failed payout under an automatic policy may be reissued now, judged on the
+    payout alone (the budget and the campaign are checked by the service)."""
+    if not reissuable_failure(wechat_state, fail_reason):
+        return AutoReissueBlock.not_reissuable
+    if auto_reissues_left <= 0 or attempt >= MAX_ATTEMPT:
+        return AutoReissueBlock.none_left
+    return None
 
 
 class Verdict(StrEnum):

@@ -9,7 +9,12 @@ from sqlalchemy import CheckConstraint, Enum, ForeignKey, Index, String, Text, U
 from sqlalchemy.orm import Mapped, mapped_column
 
 from jinli.kernel.ids import new_id
-from jinli.payouts.domain import PayoutMode, PayoutState
+from jinli.payouts.domain import (
+    AUTO_REISSUE_BLOCK_REASONS,
+    AutoReissueBlock,
+    PayoutMode,
+    PayoutState,
+)
 from jinli.platform.db.base import Base, BrandOwned
 
 
@@ -22,6 +27,7 @@ class PayoutOrder(BrandOwned, Base):
         UniqueConstraint("brand_id", "cause", "attempt", name="uq_payout_orders_cause_attempt"),
         Index("ix_payout_orders_due", "state", "next_attempt_at"),
         CheckConstraint("amount_fen > 0", name="positive"),
+        CheckConstraint("auto_reissues_left >= 0", name="auto_reissues_left"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
@@ -43,6 +49,19 @@ class PayoutOrder(BrandOwned, Base):
     and the attempt, never regenerated, identical on every retry (I3)."""
     reissue_of: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("payout_orders.id"))
     reissued_by: Mapped[uuid.UUID | None] = mapped_column()
+    """The payout that paid this one again (set once: a failed payout is reissued at most once)."""
+    reissue_as: Mapped[PayoutMode | None] = mapped_column(
+        Enum(PayoutMode, native_enum=False, length=20)
+    )
+    """The campaign's automatic reissue policy when the payout was created: the mode of an
+    automatic reissue after a retryable failure; ``None``: no automatic reissue, finance decides."""
+    auto_reissues_left: Mapped[int] = mapped_column(default=0, server_default="0")
+    """Automatic reissues still allowed for this reward (each reissue carries one less)."""
+    auto_reissue_blocked: Mapped[AutoReissueBlock | None] = mapped_column(
+        Enum(AutoReissueBlock, native_enum=False, length=20)
+    )
+    """Why a failed payout under an automatic policy was left for finance (``None``: it was not
+    judged, or it was reissued)."""
     wechat_no: Mapped[str | None] = mapped_column(String(64))
     wechat_state: Mapped[str | None] = mapped_column(String(40))
     package_info: Mapped[str | None] = mapped_column(Text)
@@ -59,3 +78,9 @@ class PayoutOrder(BrandOwned, Base):
     created_at: Mapped[datetime] = mapped_column()
     updated_at: Mapped[datetime] = mapped_column()
     finished_at: Mapped[datetime | None] = mapped_column()
+
+    @property
+    def auto_reissue_blocked_reason(self) -> str | None:
+        """``auto_reissue_blocked`` in words for finance (API and console)."""
+        block = self.auto_reissue_blocked
+        return None if block is None else AUTO_REISSUE_BLOCK_REASONS[block]

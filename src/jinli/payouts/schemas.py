@@ -7,7 +7,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict
 
-from jinli.payouts.domain import PayoutMode, PayoutState
+from jinli.payouts.domain import AutoReissueBlock, PayoutMode, PayoutState
 
 
 class PayoutRead(BaseModel):
@@ -26,6 +26,14 @@ class PayoutRead(BaseModel):
     bill_number: str
     reissue_of: uuid.UUID | None
     reissued_by: uuid.UUID | None
+    reissue_as: PayoutMode | None
+    """The mode of an automatic reissue after a retryable failure (the campaign's policy when
+    the payout was created); ``null``: no automatic reissue."""
+    auto_reissues_left: int
+    auto_reissue_blocked: AutoReissueBlock | None
+    """Why this failed payout was left for finance instead of reissued automatically."""
+    auto_reissue_blocked_reason: str | None
+    """``auto_reissue_blocked`` in words for finance."""
     wechat_no: str | None
     wechat_state: str | None
     fail_reason: str | None

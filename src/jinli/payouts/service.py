@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import structlog
 
@@ -16,6 +16,7 @@ from jinli.kernel.events import DomainEvent
 from jinli.kernel.money import Fen
 from jinli.kernel.pagination import Page, PageRequest
 from jinli.ledger import service as ledger
+from jinli.ledger.errors import InsufficientBudget
 from jinli.payouts import domain
 from jinli.payouts.domain import PayoutMode, PayoutRecord, PayoutState, Verdict
 from jinli.payouts.errors import CallbackRejected, PayoutNotFound, ReissueNotAllowed
@@ -83,11 +84,20 @@ async def create_payout(
     attempt: int = 0,
     number_base: uuid.UUID | None = None,
     reissue_of: uuid.UUID | None = None,
+    reissue_as: PayoutMode | None = None,
+    auto_reissues: int = 0,
 ) -> PayoutOrder:
     """Reserve the budget and record the payout, in the caller's transaction (with whatever
-    caused it): the payout exists iff the cause committed, and is then never lost (I4)."""
+    caused it): the payout exists iff the cause committed, and is then never lost (I4).
+
+    ``reissue_as`` and ``auto_reissues`` are the cause's automatic reissue policy (from its
+    campaign's payout options): after a retryable failure the payout is paid again as
+    ``reissue_as``, at most ``auto_reissues`` times. ``None`` (the default): finance decides.
+    """
     if uow.brand_id is None:
         raise RuntimeError("payouts are created in a brand-scoped unit of work")
+    if not 0 <= auto_reissues <= domain.MAX_ATTEMPT:
+        raise ValueError("auto_reissues must be between 0 and 99")
     payout_id = uuid.uuid4()
     hold = await ledger.reserve(uow, campaign_id, amount_fen, ref=f"payout:{payout_id}")
     now = uow.clock.now()
@@ -107,6 +117,8 @@ async def create_payout(
             attempt=attempt,
             bill_number=domain.bill_number(number_base or payout_id, attempt),
             reissue_of=reissue_of,
+            reissue_as=reissue_as,
+            auto_reissues_left=auto_reissues if reissue_as is not None else 0,
             next_attempt_at=now,
             created_at=now,
             updated_at=now,
@@ -249,6 +261,9 @@ async def reissue(
         attempt=attempt,
         number_base=base,
         reissue_of=order.id,
+        # A reissue by hand keeps the cause's policy and its remaining automatic reissues.
+        reissue_as=order.reissue_as,
+        auto_reissues=order.auto_reissues_left,
     )
     order.reissued_by = new.id
     accounts_service.record_audit(
@@ -262,6 +277,112 @@ async def reissue(
         amount_fen=new.amount_fen,
     )
     return new
+
+
+AUTO_REISSUER = "payouts.auto_reissue"
+"""The system actor named in the audit log for automatic reissues."""
+
+
+async def auto_reissue(
+    uow: UnitOfWork, payout_id: uuid.UUID, *, campaign_settled: bool = False
+) -> PayoutOrder | None:
+    """Apply the automatic reissue policy to a failed payout (the ``payout.failed`` consumer).
+
+    A payout created with ``reissue_as`` that failed for a reason safe to retry to the same
+    person is paid again as that mode, under its next derived number (INV-NUMBER, as a reissue
+    by finance), with the budget reserved again and one automatic reissue less; audited as the
+    system. Otherwise it is left for finance and ``auto_reissue_blocked`` says why (not a
+    retryable reason, none left, no budget, campaign settled).
+
+    Idempotent: a payout that was reissued (by hand or automatically) or already judged is left
+    alone, so running twice, or racing a finance reissue, pays at most once more (the row lock
+    and the unique (cause, attempt) back this up). Returns the new payout, if any.
+    """
+    order = await PayoutRepository(uow).get(payout_id, for_update=True)
+    if order is None:
+        raise PayoutNotFound()
+    if (
+        order.state != PayoutState.failed
+        or order.reissue_as is None
+        or order.reissued_by is not None
+        or order.auto_reissue_blocked is not None
+    ):
+        return None
+    block = domain.auto_reissue_block(
+        wechat_state=order.wechat_state,
+        fail_reason=order.fail_reason,
+        auto_reissues_left=order.auto_reissues_left,
+        attempt=order.attempt,
+    )
+    if block is None and campaign_settled:
+        block = domain.AutoReissueBlock.campaign_settled
+    if block is not None:
+        _hold_for_finance(uow, order, block)
+        return None
+    try:
+        # The reservation is create_payout's first write and a refused one writes nothing, so
+        # the transaction stays usable to record why (the ledger's contract).
+        new = await create_payout(
+            uow,
+            campaign_id=order.campaign_id,
+            amount_fen=Fen(order.amount_fen),
+            openid=order.openid,
+            mode=order.reissue_as,
+            cause=order.cause,
+            remark=order.remark,
+            activity=order.activity,
+            attempt=domain.next_attempt(order.state, order.attempt),
+            number_base=await _number_base(uow, order),
+            reissue_of=order.id,
+            reissue_as=order.reissue_as,
+            auto_reissues=order.auto_reissues_left - 1,
+        )
+    except InsufficientBudget:
+        _hold_for_finance(uow, order, domain.AutoReissueBlock.budget_exhausted)
+        return None
+    order.reissued_by = new.id
+    order.updated_at = uow.clock.now()
+    accounts_service.record_audit(
+        uow,
+        accounts_service.system_actor(order.brand_id, AUTO_REISSUER),
+        "payout.auto_reissued",
+        "payout",
+        order.id,
+        new_payout=new.id,
+        mode=new.mode,
+        amount_fen=new.amount_fen,
+        auto_reissues_left=new.auto_reissues_left,
+    )
+    log.info(
+        "payout.auto_reissue.created",
+        payout_id=str(order.id),
+        new_payout_id=str(new.id),
+        bill_number=new.bill_number,
+        mode=str(new.mode),
+    )
+    return new
+
+
+def _hold_for_finance(uow: UnitOfWork, order: PayoutOrder, block: domain.AutoReissueBlock) -> None:
+    """Leave a failed payout for finance's one-click reissue, saying why (audited)."""
+    order.auto_reissue_blocked = block
+    order.updated_at = uow.clock.now()
+    accounts_service.record_audit(
+        uow,
+        accounts_service.system_actor(order.brand_id, AUTO_REISSUER),
+        "payout.auto_reissue_held",
+        "payout",
+        order.id,
+        reason=str(block),
+        wechat_state=order.wechat_state or "",
+        fail_reason=order.fail_reason or "",
+    )
+    log.info(
+        "payout.auto_reissue.held",
+        payout_id=str(order.id),
+        reason=str(block),
+        fail_reason=order.fail_reason,
+    )
 
 
 async def _number_base(uow: UnitOfWork, order: PayoutOrder) -> uuid.UUID:
@@ -331,3 +452,22 @@ async def list_(
     actor.require(Permission.ledger_read)
     repo = PayoutRepository(uow)
     return await repo.page(repo.listing(state=state, campaign_id=campaign_id), page)
+
+
+async def activity_days(uow: UnitOfWork, campaign_id: uuid.UUID) -> list[date]:
+    """Beijing days, in order, on which a payout of the campaign was created or finished: the
+    days whose WeChat Pay bill must be reconciled before the campaign settles. Brand scope
+    (or system)."""
+    return sorted(await PayoutRepository(uow).activity_days(campaign_id))
+
+
+async def reconciliation_rows(
+    uow: UnitOfWork, day_start: datetime, day_end: datetime, *, lookback_days: int
+) -> list[tuple[str, int, str, int, str]]:
+    """What reconciliation matches a day's bill against, for every payout created from
+    ``lookback_days`` days before the day [day_start, day_end) to its end: (bill number,
+    amount fen, state, creation day relative to the day: 0, -1, …, close: ``before`` /
+    ``today`` / ``open`` relative to the day). Read column by column (a day can hold a
+    million payouts); ``records_by_numbers`` gives the full record of the few to judge.
+    System scope (the merchant's bill covers every brand)."""
+    return await PayoutRepository(uow).day_rows(day_start, day_end, lookback_days)

@@ -33,11 +33,14 @@ from jinli.accounts.domain import ROLE_PERMISSIONS, Permission, Role
 from jinli.campaigns import service as campaigns_service
 from jinli.campaigns.domain import Action, CampaignStatus
 from jinli.campaigns.schemas import ChannelCreate
+from jinli.codes import service as codes_service
+from jinli.codes.schemas import BatchCreate
 from jinli.kernel.pagination import PageRequest
 from jinli.payouts.domain import PayoutState
 from jinli.platform.runtime import Runtime
 from tests.conftest import BACKENDS
 from tests.edges._payouts import create_payout
+from tests.edges.reconciliation import _objects as recon
 from tests.factories import (
     PASSWORD,
     BrandFixture,
@@ -106,6 +109,7 @@ ROUTES: dict[tuple[str, str], RouteSpec] = {
         P.budget_fund, S.draft, lambda _: {"budget_cap_fen": 2_000_000}
     ),
     ("GET", "/campaigns/{campaign_id}/budget"): RouteSpec(P.campaigns_read),
+    ("GET", "/campaigns/{campaign_id}/live"): RouteSpec(P.campaigns_read),
     ("GET", "/campaigns/{campaign_id}/ledger"): RouteSpec(P.ledger_read),
     ("GET", "/campaigns/{campaign_id}/channels"): RouteSpec(P.campaigns_read),
     ("POST", "/campaigns/{campaign_id}/channels"): RouteSpec(
@@ -116,6 +120,24 @@ ROUTES: dict[tuple[str, str], RouteSpec] = {
     ("GET", "/payouts"): RouteSpec(P.ledger_read),
     ("GET", "/payouts/{payout_id}"): RouteSpec(P.ledger_read),
     ("POST", "/payouts/{payout_id}/reissue"): RouteSpec(P.budget_fund),
+    ("GET", "/code-batches"): RouteSpec(P.campaigns_read),
+    ("GET", "/campaigns/{campaign_id}/code-batches"): RouteSpec(P.campaigns_read),
+    ("POST", "/campaigns/{campaign_id}/code-batches"): RouteSpec(
+        P.campaigns_write, S.draft, lambda _: {"count": 3, "label": "matrix"}
+    ),
+    ("GET", "/code-batches/{batch_id}"): RouteSpec(P.campaigns_read),
+    ("POST", "/code-batches/{batch_id}/activate"): RouteSpec(
+        P.campaigns_publish, body=lambda _: {"region": "杭州", "distributor": "华东经销"}
+    ),
+    ("POST", "/code-batches/{batch_id}/void"): RouteSpec(P.campaigns_publish),
+    ("GET", "/code-batches/{batch_id}/export"): RouteSpec(P.campaigns_write),
+    ("POST", "/code-batches/{batch_id}/export/purge"): RouteSpec(P.campaigns_write),
+    ("GET", "/reconciliation/runs"): RouteSpec(P.ledger_read),
+    ("GET", "/reconciliation/differences"): RouteSpec(P.ledger_read),
+    ("POST", "/reconciliation/differences/{difference_id}/resolve"): RouteSpec(
+        P.budget_fund, body=lambda _: {"note": "checked with WeChat Pay"}
+    ),
+    ("GET", "/campaigns/{campaign_id}/finance-pack"): RouteSpec(P.exports),
 }
 """(method, path under /api/v1) → what it needs. A route missing here fails the matrix."""
 
@@ -124,6 +146,8 @@ OBJECT_PARAMS = {
     "operator_id": "operator",
     "key_id": "api_key",
     "payout_id": "payout",
+    "batch_id": "batch",
+    "difference_id": "difference",
 }
 PARAM = re.compile(r"{(\w+)}")
 
@@ -157,9 +181,12 @@ class Tenant:
     operator_ids: set[uuid.UUID] = field(default_factory=set)
     key_ids: set[uuid.UUID] = field(default_factory=set)
     payout_ids: set[uuid.UUID] = field(default_factory=set)
+    batch_ids: set[uuid.UUID] = field(default_factory=set)
+    difference_ids: set[uuid.UUID] = field(default_factory=set)
 
     def owns(self) -> set[str]:
         ids = self.campaign_ids | self.operator_ids | self.key_ids | self.payout_ids
+        ids |= self.batch_ids | self.difference_ids
         return {str(i) for i in ids}
 
 
@@ -237,6 +264,24 @@ class Objects:
         self.tenant.payout_ids.add(made)
         return made
 
+    async def batch(self) -> uuid.UUID:
+        """A generated code batch (activatable, voidable, with its export) of a draft campaign."""
+        campaign = await self.campaign(S.draft)
+        env = codes_service.env_for(self.runtime)
+        async with self.runtime.uow(brand_id=self.tenant.brand.brand_id) as uow:
+            made = await codes_service.generate(
+                uow, self.tenant.brand.actor(), env, campaign, BatchCreate(count=3), max_count=10
+            )
+            await uow.commit()
+        self.tenant.batch_ids.add(made.id)
+        return made.id
+
+    async def difference(self) -> uuid.UUID:
+        """An open reconciliation difference (a payout of yesterday missing from the bill)."""
+        made = await recon.open_difference(self.runtime, self.tenant.brand)
+        self.tenant.difference_ids.add(made)
+        return made
+
     async def for_route(self, spec: RouteSpec, param: str, method: str) -> uuid.UUID:
         """A fresh object for a call that changes state; a shared one for reads."""
         kind = OBJECT_PARAMS[param]
@@ -255,6 +300,10 @@ class Objects:
             made = await self.operator()
         elif kind == "payout":
             made = await self.payout()
+        elif kind == "batch":
+            made = await self.batch()
+        elif kind == "difference":
+            made = await self.difference()
         else:
             made = await self.api_key()
         if method == "GET":
@@ -267,9 +316,15 @@ async def _snapshot(client: httpx.AsyncClient, owner: dict[str, str], kind: str,
     if kind == "campaign":
         detail = (await client.get(f"{API}/campaigns/{oid}", headers=owner)).json()
         channels = (await client.get(f"{API}/campaigns/{oid}/channels", headers=owner)).json()
-        return detail, channels
+        batches = (await client.get(f"{API}/campaigns/{oid}/code-batches", headers=owner)).json()
+        return detail, channels, batches
     if kind == "operator":
         return (await client.get(f"{API}/operators/{oid}", headers=owner)).json()
+    if kind == "batch":
+        return (await client.get(f"{API}/code-batches/{oid}", headers=owner)).json()
+    if kind == "difference":
+        listed = await client.get(f"{API}/reconciliation/differences?limit=200", headers=owner)
+        return [d for d in listed.json()["items"] if d["id"] == oid]
     if kind == "payout":
         detail = (await client.get(f"{API}/payouts/{oid}", headers=owner)).json()
         listed = (await client.get(f"{API}/payouts?limit=1", headers=owner)).json()["total"]
@@ -518,6 +573,8 @@ async def test_no_role_of_either_brand_gets_past_its_permissions_or_its_brand(
     await Objects(runtime, b).campaign(S.live)
     await Objects(runtime, b).operator()
     await Objects(runtime, b).payout()
+    await Objects(runtime, b).batch()
+    await Objects(runtime, b).difference()
     objects = Objects(runtime, a)
     tally = Tally()
     routes = await _openapi_routes(client)

@@ -17,10 +17,13 @@ from jinli.accounts.domain import Permission, Role
 from jinli.app.models import metadata
 from jinli.campaigns import service as campaigns_service
 from jinli.campaigns.domain import Action, CampaignStatus
+from jinli.codes import service as codes_service
+from jinli.codes.schemas import BatchCreate
 from jinli.kernel.clock import SHANGHAI
 from jinli.payouts.domain import PayoutState
 from jinli.platform.runtime import Runtime
 from tests.edges._payouts import create_payout
+from tests.edges.reconciliation import _objects as recon
 from tests.factories import PASSWORD, BrandFixture, create_campaign
 
 CLIENT_IP = "203.0.113.7"
@@ -261,6 +264,60 @@ async def _reissue_selected(objects: Objects) -> tuple[str, dict[str, str]]:
     return "/console/payouts/reissue", {"payout_id": str(await objects.payout())}
 
 
+async def _recon_run(objects: Objects) -> tuple[str, dict[str, str]]:
+    return f"/console/reconciliation/runs/{await recon.reconcile(objects.runtime)}", {}
+
+
+async def _resolve_one(objects: Objects) -> tuple[str, dict[str, str]]:
+    diff = await recon.open_difference(objects.runtime, objects.brand)
+    return f"/console/reconciliation/differences/{diff}/resolve", {"note": "paid by hand"}
+
+
+async def _resolve_selected(objects: Objects) -> tuple[str, dict[str, str]]:
+    diff = await recon.open_difference(objects.runtime, objects.brand)
+    return "/console/reconciliation/resolve", {"difference_id": str(diff), "note": "checked"}
+
+
+async def _upload_bill(objects: Objects) -> tuple[str, dict[str, str]]:
+    day = recon.yesterday(objects.runtime)
+    return "/console/reconciliation/upload", {"bill_date": str(day), "bill": recon.bill_text()}
+
+
+async def _fetch_bill(objects: Objects) -> tuple[str, dict[str, str]]:
+    recon.install_bill_source(objects.runtime)
+    return "/console/reconciliation/fetch", {"bill_date": str(recon.yesterday(objects.runtime))}
+
+
+async def _finance_pack(objects: Objects) -> tuple[str, dict[str, str]]:
+    month = objects.runtime.clock.now().astimezone(SHANGHAI).strftime("%Y-%m")
+    cid = await objects.campaign()
+    return f"/console/reconciliation/pack?campaign_id={cid}&month={month}", {}
+
+
+async def _code_batch(objects: Objects) -> uuid.UUID:
+    """A generated batch of three codes (activatable, voidable, with its export)."""
+    campaign = await objects.campaign()
+    env = codes_service.env_for(objects.runtime)
+    async with objects.runtime.uow(brand_id=objects.brand.brand_id) as uow:
+        batch = await codes_service.generate(
+            uow, objects.brand.actor(), env, campaign, BatchCreate(count=3), max_count=10
+        )
+        await uow.commit()
+    return batch.id
+
+
+async def _generate_codes(objects: Objects) -> tuple[str, dict[str, str]]:
+    campaign = await objects.campaign()
+    return "/console/codes", {"campaign_id": str(campaign), "count": "5", "label": "console"}
+
+
+def _on_batch(suffix: str, form: dict[str, str]) -> Prepare:
+    async def prepare(objects: Objects) -> tuple[str, dict[str, str]]:
+        return f"/console/codes/{await _code_batch(objects)}{suffix}", dict(form)
+
+    return prepare
+
+
 P = Permission
 CONSOLE_ROUTES: list[ConsoleRoute] = [
     ConsoleRoute("GET", "/console", P.dashboard_read, lambda _: _static("/console")),
@@ -275,6 +332,15 @@ CONSOLE_ROUTES: list[ConsoleRoute] = [
     ),
     ConsoleRoute("POST", "/console/campaigns/new", P.campaigns_write, _new_campaign),
     ConsoleRoute("GET", "/console/campaigns/{campaign_id}", P.campaigns_read, _view_campaign),
+    ConsoleRoute(
+        "GET", "/console/campaigns/{campaign_id}/live", P.campaigns_read, _on_campaign("/live", {})
+    ),
+    ConsoleRoute(
+        "GET",
+        "/console/campaigns/{campaign_id}/live/panel",
+        P.campaigns_read,
+        _on_campaign("/live/panel", {}, S.live),
+    ),
     ConsoleRoute("GET", "/console/campaigns/{campaign_id}/edit", P.campaigns_write, _view_edit),
     ConsoleRoute(
         "POST", "/console/campaigns/{campaign_id}/edit", P.campaigns_write, _edit_campaign
@@ -336,6 +402,41 @@ CONSOLE_ROUTES: list[ConsoleRoute] = [
     ),
     ConsoleRoute("POST", "/console/payouts/{payout_id}/reissue", P.budget_fund, _reissue_one),
     ConsoleRoute("POST", "/console/payouts/reissue", P.budget_fund, _reissue_selected),
+    ConsoleRoute("GET", "/console/codes", P.campaigns_read, lambda _: _static("/console/codes")),
+    ConsoleRoute("POST", "/console/codes", P.campaigns_write, _generate_codes),
+    ConsoleRoute("GET", "/console/codes/{batch_id}", P.campaigns_read, _on_batch("", {})),
+    ConsoleRoute(
+        "POST",
+        "/console/codes/{batch_id}/activate",
+        P.campaigns_publish,
+        _on_batch("/activate", {"region": "浙江省杭州市", "distributor": "华东经销"}),
+    ),
+    ConsoleRoute(
+        "POST", "/console/codes/{batch_id}/void", P.campaigns_publish, _on_batch("/void", {})
+    ),
+    ConsoleRoute(
+        "GET", "/console/codes/{batch_id}/export", P.campaigns_write, _on_batch("/export", {})
+    ),
+    ConsoleRoute(
+        "POST", "/console/codes/{batch_id}/purge", P.campaigns_write, _on_batch("/purge", {})
+    ),
+    ConsoleRoute(
+        "GET",
+        "/console/reconciliation",
+        P.ledger_read,
+        lambda _: _static("/console/reconciliation"),
+    ),
+    ConsoleRoute("GET", "/console/reconciliation/runs/{run}", P.ledger_read, _recon_run),
+    ConsoleRoute(
+        "POST",
+        "/console/reconciliation/differences/{difference_id}/resolve",
+        P.budget_fund,
+        _resolve_one,
+    ),
+    ConsoleRoute("POST", "/console/reconciliation/resolve", P.budget_fund, _resolve_selected),
+    ConsoleRoute("POST", "/console/reconciliation/upload", P.budget_fund, _upload_bill),
+    ConsoleRoute("POST", "/console/reconciliation/fetch", P.budget_fund, _fetch_bill),
+    ConsoleRoute("GET", "/console/reconciliation/pack", P.exports, _finance_pack),
 ]
 """Every console page and action behind a login, with the permission it needs and a request
 that succeeds for a role that has it. A console route missing here fails the coverage test."""

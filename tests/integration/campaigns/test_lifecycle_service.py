@@ -15,6 +15,7 @@ from jinli.accounts.models import AuditEntry
 from jinli.campaigns import service as campaigns_service
 from jinli.campaigns.domain import TRANSITIONS, Action, CampaignStatus
 from jinli.campaigns.errors import NotPublishable, NotSettleable
+from jinli.campaigns.ports import settlement_gate
 from jinli.kernel.clock import FrozenClock
 from jinli.kernel.money import Fen
 from jinli.ledger import service as ledger
@@ -53,7 +54,9 @@ async def _campaign(
 
 async def _act(runtime: Runtime, brand: BrandFixture, cid: uuid.UUID, action: Action) -> S:
     async with runtime.uow(brand_id=brand.brand_id) as uow:
-        campaign = await campaigns_service.transition(uow, brand.actor(), cid, action)
+        campaign = await campaigns_service.transition(
+            uow, brand.actor(), cid, action, settlement_gate=settlement_gate(runtime.extras)
+        )
         await uow.commit()
         return campaign.status
 

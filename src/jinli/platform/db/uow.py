@@ -87,6 +87,21 @@ class UnitOfWork:
         self.session.info["brand_id"] = brand_id
 
     @contextlib.contextmanager
+    def acting_for(self, brand_id: uuid.UUID) -> Iterator[None]:
+        """Act for one brand inside a system unit of work, e.g. an outbox consumer handling a
+        batch that mixes brands: the tenancy guard checks every statement as in that brand's
+        own request, and events and audit entries belong to it. The scope is restored after."""
+        info = self.session.info
+        saved = (self.brand_id, self.system, info.get("brand_id"), info.get("system"))
+        self.brand_id, self.system = brand_id, False
+        info["brand_id"], info["system"] = brand_id, False
+        try:
+            yield
+        finally:
+            self.brand_id, self.system = saved[0], saved[1]
+            info["brand_id"], info["system"] = saved[2], saved[3]
+
+    @contextlib.contextmanager
     def unscoped(self) -> Iterator[None]:
         """Run lookups across brands for a moment: resolving a session cookie or an API key,
         before the brand is known. Keep the block to the one query that needs it."""

@@ -10,7 +10,17 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from jinli.kernel.errors import JinliError
 from jinli.platform.problems import STATUS_BY_KIND
-from jinli.web.console import audit, auth, campaigns, dashboard, payouts, team
+from jinli.web.console import (
+    audit,
+    auth,
+    campaigns,
+    codes,
+    dashboard,
+    live,
+    payouts,
+    reconciliation,
+    team,
+)
 from jinli.web.console.common import LoginRequired, locale_of, redirect, templates
 from jinli.web.i18n import describe, translator
 
@@ -19,7 +29,7 @@ log = structlog.get_logger()
 
 def console_router() -> APIRouter:
     router = APIRouter(include_in_schema=False)
-    for module in (auth, dashboard, campaigns, payouts, team, audit):
+    for module in (auth, dashboard, campaigns, live, codes, payouts, reconciliation, team, audit):
         router.include_router(module.router)
     return router
 
@@ -41,6 +51,10 @@ def _error_page(
 def install_console_errors(app: FastAPI) -> None:
     @app.exception_handler(LoginRequired)
     async def _login(request: Request, exc: LoginRequired) -> Response:
+        if request.headers.get("HX-Request"):
+            # A panel polled by htmx: reload the whole page (which then goes to the login)
+            # rather than swap the login form into the panel.
+            return Response(status_code=200, headers={"HX-Refresh": "true"})
         if request.method == "GET":
             return redirect(f"/console/login?next={exc.next_path}")
         return redirect("/console/login")
