@@ -217,6 +217,18 @@ def previous_day(now: datetime) -> date:
     return beijing_day(now) - timedelta(days=1)
 
 
+BILL_READY_AT = time(10, 0)
+"""WeChat Pay publishes yesterday's bills from 10:00 Beijing time."""
+
+
+def fetchable_days(now: datetime, lookback_days: int) -> list[date]:
+    """The Beijing days whose bill can be fetched at ``now``, oldest first: the last
+    ``lookback_days`` days up to yesterday, or up to the day before before 10:00."""
+    local = now.astimezone(SHANGHAI)
+    latest = local.date() - timedelta(days=1 if local.time() >= BILL_READY_AT else 2)
+    return [latest - timedelta(days=k) for k in reversed(range(lookback_days))]
+
+
 def closure(finished_at: datetime | None, day: date) -> Closure:
     """Where a payout's close falls relative to the Beijing day ``day``."""
     start, end = day_bounds(day)

@@ -84,3 +84,15 @@ class ResolutionNoteRequired(JinliError):
     code = "resolution_note_required"
     kind = ErrorKind.INVALID
     title = "Say how the difference was resolved (1–2000 characters)"
+
+
+class BillTooLarge(JinliError):
+    code = "bill_too_large"
+    kind = ErrorKind.INVALID
+    title = "The bill file is too large to upload here"
+
+
+class BillSourceUnavailable(JinliError):
+    code = "bill_source_unavailable"
+    kind = ErrorKind.UNAVAILABLE
+    title = "Fetching bills from WeChat Pay is not configured in this process"

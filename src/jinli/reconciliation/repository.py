@@ -30,7 +30,7 @@ from types import TracebackType
 from typing import Any, Self
 
 import duckdb
-from sqlalchemy import Select, delete, func, insert, select, update
+from sqlalchemy import Select, case, delete, func, insert, select, update
 
 from jinli.integrations.wechatpay.bills import (
     EXPENSE,
@@ -88,6 +88,23 @@ class RunRepository(Repository[ReconciliationRun]):
             ReconciliationRun.bill_date < end,
         )
         return set(await self.session.scalars(stmt))
+
+    async def staleness(
+        self, merchant_id: str | None, kind: str, start: date, end: date
+    ) -> dict[date, bool]:
+        """Bill days in [start, end) that have a run (of any merchant when ``merchant_id`` is
+        None), each with whether one of its runs is stale."""
+        stmt = select(ReconciliationRun.bill_date, ReconciliationRun.stale).where(
+            ReconciliationRun.bill_kind == kind,
+            ReconciliationRun.bill_date >= start,
+            ReconciliationRun.bill_date < end,
+        )
+        if merchant_id is not None:
+            stmt = stmt.where(ReconciliationRun.merchant_id == merchant_id)
+        found: dict[date, bool] = {}
+        for day, stale in await self.session.execute(stmt):
+            found[day] = found.get(day, False) or stale
+        return found
 
     async def delete_run(self, run_id: uuid.UUID) -> None:
         """Remove a run and everything it wrote (children first: no reliance on cascades)."""
@@ -177,6 +194,27 @@ class DifferenceRepository(Repository[ReconciliationDifference]):
             stmt = stmt.where(ReconciliationDifference.campaign_id.is_(None))
         return stmt
 
+    async def by_run_and_class(
+        self, run_ids: Sequence[uuid.UUID]
+    ) -> list[tuple[uuid.UUID, DifferenceClass, int, int, int]]:
+        """(run, class, count, Σ fen, open count) of the scope's differences in these runs."""
+        if not run_ids:
+            return []
+        d = ReconciliationDifference
+        stmt = (
+            select(
+                d.run_id,
+                d.difference_class,
+                func.count(),
+                func.coalesce(func.sum(d.amount_fen), 0),
+                func.coalesce(func.sum(case((d.resolved_at.is_(None), 1), else_=0)), 0),
+            )
+            .where(d.run_id.in_(run_ids))
+            .group_by(d.run_id, d.difference_class)
+        )
+        rows = (await self.session.execute(stmt)).all()
+        return [(r, c, int(n), int(f), int(o)) for r, c, n, f, o in rows]
+
     async def for_campaign(self, campaign_id: uuid.UUID) -> list[ReconciliationDifference]:
         return list(await self.session.scalars(self.listing(campaign_id=campaign_id)))
 
@@ -219,6 +257,18 @@ class CarryRepository(Repository[ReconciliationCarry]):
         )
         rows = (await self.session.execute(stmt)).all()
         return [(n, int(ec), int(ef), int(ic), int(inf)) for n, ec, ef, ic, inf in rows]
+
+    async def for_run(self, run_id: uuid.UUID) -> set[tuple[str, int, int, int, int]]:
+        """The rows one run carried, as in :meth:`prior`."""
+        stmt = select(
+            ReconciliationCarry.bill_number,
+            ReconciliationCarry.expense_count,
+            ReconciliationCarry.expense_fen,
+            ReconciliationCarry.income_count,
+            ReconciliationCarry.income_fen,
+        ).where(ReconciliationCarry.run_id == run_id)
+        rows = (await self.session.execute(stmt)).all()
+        return {(n, int(ec), int(ef), int(ic), int(inf)) for n, ec, ef, ic, inf in rows}
 
     async def add_many(
         self, run_id: uuid.UUID, rows: Sequence[tuple[str, int, int, int, int]]
@@ -299,6 +349,10 @@ class Matched:
     totals: BillTotals
 
 
+_BQ = "`"
+"""WeChat's backquote, which starts every bill field. Inside the store, bill numbers keep it and
+ours are written with it: stripping a million numbers costs more than prefixing ours, and the
+few numbers that come back to Python lose it there."""
 _AMOUNT = r"`-?[0-9]{1,15}\.[0-9]{2}"
 """A canonical bill amount: backquote, optional minus, ≤ 15 digits, exactly two decimals."""
 _PAYOUT_COLUMNS = {
@@ -348,6 +402,65 @@ def _csv_source(path: Path, columns: dict[str, str], *, skip: int = 0, bill: boo
     )
 
 
+PayoutRow = tuple[str, int, str, int, str]
+"""One candidate payout as the match reads it: (number, amount fen, state, creation day
+relative to the bill day (0, -1, …), where its close falls: a ``Closure`` value)."""
+
+
+def payout_rows(records: Sequence[PayoutRecord], day: date) -> list[PayoutRow]:
+    """Records as :data:`PayoutRow` (``payouts.service.reconciliation_rows`` gives the same
+    rows straight from the database; a test holds the two to the same answers)."""
+    start, end = day_bounds(day)
+    before, today, still_open = Closure.before.value, Closure.today.value, Closure.open.value
+    rows: list[PayoutRow] = []
+    append = rows.append
+    for record in records:
+        created = record.created_at
+        offset = 0 if start <= created < end else (created.astimezone(SHANGHAI).date() - day).days
+        finished = record.finished_at
+        if finished is None or finished >= end:
+            closure = still_open
+        else:
+            closure = today if finished >= start else before
+        # ``_value_``, not the ``value`` property: that alone is a third of this loop.
+        append((record.bill_number, record.amount_fen, record.state._value_, offset, closure))
+    return rows
+
+
+class BillScan:
+    """A bill being read into a store on a thread of its own (see ``BillStore.start_scan``)."""
+
+    def __init__(self, store: BillStore, path: Path, day: date) -> None:
+        self._store, self._path, self._day = store, path, day
+        self._outcome: list[LoadedBill | BaseException | None] = []
+        self._thread = threading.Thread(target=self._scan, name="jinli-recon-scan")
+        self._thread.start()
+
+    def _scan(self) -> None:
+        cursor = self._store.db.cursor()
+        try:
+            self._outcome.append(self._store._fast_load(self._path, self._day, cursor))
+        except BaseException as error:  # re-raised by join(), in the caller's thread
+            self._outcome.append(error)
+        finally:
+            cursor.close()
+
+    def wait(self) -> None:
+        self._thread.join()
+
+    def join(self) -> LoadedBill:
+        """Wait for the scan; the loaded bill (the streaming parser's reading when the file is
+        not canonical), or the rejection. Then view ``payouts`` over the staged rows."""
+        self._thread.join()
+        loaded = self._outcome[0]
+        if isinstance(loaded, BaseException):
+            raise loaded
+        if loaded is None:
+            loaded = self._store._fallback(self._path, self._day)
+        self._store._payouts_view()
+        return loaded
+
+
 class BillStore:
     """One in-memory DuckDB database for one reconciliation: the bill aggregated per number,
     the candidate payouts, the rows carried from earlier days. Use as a context manager;
@@ -367,6 +480,7 @@ class BillStore:
         self._bill_path: Path | None = None
         self._day: date | None = None
         self._payout_files: list[Path] = []
+        self._scan: BillScan | None = None
 
     def __enter__(self) -> Self:
         return self
@@ -380,6 +494,8 @@ class BillStore:
         self.close()
 
     def close(self) -> None:
+        if self._scan is not None:
+            self._scan.wait()  # never close DuckDB under a running scan
         self.db.close()
         shutil.rmtree(self._tmp, ignore_errors=True)
 
@@ -392,30 +508,25 @@ class BillStore:
         """Read the bill (tables ``r`` and ``b``) and the candidate payouts (view ``payouts``)
         at once: DuckDB scans the bill on its threads while this thread writes the payouts
         out. Raises :class:`BillRejectedByStore` for a bill the streaming parser refuses."""
-        outcome: list[LoadedBill | BaseException | None] = []
+        return self.load_rows(path, day, payout_rows(payouts, day))
 
-        def scan() -> None:
-            cursor = self.db.cursor()
-            try:
-                outcome.append(self._fast_load(path, day, cursor))
-            except BaseException as error:  # re-raised below, in the caller's thread
-                outcome.append(error)
-            finally:
-                cursor.close()
+    def load_rows(self, path: Path, day: date, rows: Sequence[PayoutRow]) -> LoadedBill:
+        """:meth:`load` with the payouts already as rows (see :data:`PayoutRow`)."""
+        scan = self.start_scan(path, day)
+        self.stage_rows(rows)
+        return scan.join()
 
-        worker = threading.Thread(target=scan, name="jinli-recon-scan")
-        worker.start()
-        try:
-            self._payout_files = [self._write_payouts(payouts, day)]
-        finally:
-            worker.join()
-        loaded = outcome[0]
-        if isinstance(loaded, BaseException):
-            raise loaded
-        if loaded is None:
-            loaded = self._fallback(path, day)
-        self._payouts_view()
-        return loaded
+    def start_scan(self, path: Path, day: date) -> BillScan:
+        """Start reading the bill on DuckDB's threads and return at once, so that the caller
+        can fetch our side meanwhile and :meth:`stage_rows` it; ``join()`` the scan before any
+        other use of the store (closing the store waits for it too)."""
+        self._scan = BillScan(self, path, day)
+        return self._scan
+
+    def stage_rows(self, rows: Sequence[PayoutRow]) -> None:
+        """Write candidate payouts out for view ``payouts`` (made when the scan is joined).
+        Touches only a file: safe while the scan runs."""
+        self._payout_files = [*self._payout_files, self._write_rows(rows)]
 
     def load_fund_flow(self, path: Path, day: date) -> LoadedBill:
         """Read a fund-flow bill into tables ``r`` (rows) and ``b`` (per number): fast path,
@@ -481,8 +592,10 @@ class BillStore:
             db.execute("DROP TABLE IF EXISTS r")
             db.execute(
                 f"""CREATE TABLE r AS SELECT
-                    substr({col["业务凭证号"]}, 2) AS number,
-                    TRY_CAST(replace(substr({amount}, 2), '.', '') AS BIGINT) AS fen,
+                    -- the number keeps its backquote (see ``_BQ``)
+                    {col["业务凭证号"]} AS number,
+                    -- exact: the decimal is parsed only where ``ok`` holds, i.e. -?d.dd
+                    (TRY_CAST(substr({amount}, 2) AS DECIMAL(17, 2)) * 100)::BIGINT AS fen,
                     {direction} = {_sql_str("`" + EXPENSE)} AS expense,
                     -- the time of day only (8 bytes, stored inline): the day is checked below
                     substr({booked}, 13, 8) AS booked_time,
@@ -518,18 +631,19 @@ class BillStore:
         counted = FundFlowSummary(rows, income_count, Fen(income), expense_count, Fen(expense))
         if counted != summary:
             return None
-        db.execute("DELETE FROM r WHERE short")
+        # The two summary lines stay in ``r`` (their number is NULL, so no query of a number
+        # sees them): deleting them would rewrite the table.
         db.execute("DROP TABLE IF EXISTS b")
+        # Counts and sums only: the squares (and first booking) that ``classify`` needs are
+        # read from ``r`` for the few numbers it judges (see ``_details``).
         db.execute(
             """CREATE TABLE b AS SELECT number,
                 count(*) FILTER (WHERE expense) AS e_cnt,
                 coalesce(sum(fen) FILTER (WHERE expense), 0) AS e_sum,
-                coalesce(sum(fen::HUGEINT * fen) FILTER (WHERE expense), 0) AS e_sq,
                 count(*) FILTER (WHERE NOT expense) AS i_cnt,
                 coalesce(sum(fen) FILTER (WHERE NOT expense), 0) AS i_sum,
-                coalesce(sum(fen::HUGEINT * fen) FILTER (WHERE NOT expense), 0) AS i_sq,
                 bool_or(named) AS named
-            FROM r GROUP BY number"""
+            FROM r WHERE NOT short GROUP BY number"""
         )
         other_days: tuple[str, ...] = ()
         if off_day:  # an error path: name the days (one more pass over the file)
@@ -592,47 +706,18 @@ class BillStore:
                ) f ON f.number = b.number"""
         ).fetchall()
         return {
-            n: (int(ec), int(es), int(ic), int(isum), f"{self._day} {at}")
+            n[1:]: (int(ec), int(es), int(ic), int(isum), f"{self._day} {at}")
             for n, ec, es, ic, isum, at in rows
         }
 
-    def first_booked(self, numbers: Sequence[str]) -> dict[str, str]:
-        """The earliest 记账时间 of each of these numbers' rows."""
-        if not numbers:
-            return {}
-        rows = self.db.execute(
-            """SELECT number, min(booked_time) FROM r
-               WHERE number IN (SELECT unnest($numbers)) GROUP BY number""",
-            {"numbers": list(numbers)},
-        ).fetchall()
-        return {str(n): f"{self._day} {at}" for n, at in rows}
-
     # -- our side ------------------------------------------------------------------------------
 
-    def _write_payouts(self, records: Sequence[PayoutRecord], day: date) -> Path:
-        """The payouts as CSV lines: number, amount, state, creation day relative to ``day``,
-        and where the close falls (tight: this runs once per payout)."""
-        start, end = day_bounds(day)
-        before, today, still_open = Closure.before.value, Closure.today.value, Closure.open.value
-        lines: list[str] = []
-        append = lines.append
-        for record in records:
-            created = record.created_at
-            if start <= created < end:
-                offset = 0
-            else:
-                offset = (created.astimezone(SHANGHAI).date() - day).days
-            finished = record.finished_at
-            if finished is None or finished >= end:
-                closure = still_open
-            else:
-                closure = today if finished >= start else before
-            # ``_value_``, not the ``value`` property: that alone is a third of this loop.
-            state = record.state._value_
-            append(f"{record.bill_number},{record.amount_fen},{state},{offset},{closure}")
+    def _write_rows(self, rows: Sequence[PayoutRow]) -> Path:
+        """The payout rows as CSV lines, for DuckDB to read in parallel (reading Python
+        objects into DuckDB one value at a time costs several times more)."""
         path = self.temp_path(f"payouts-{uuid.uuid4().hex}.csv")
         with path.open("w", encoding="utf-8", newline="") as sink:
-            sink.write("\n".join(lines))
+            sink.write("\n".join([f"`{n},{a},{s},{o},{c}" for n, a, s, o, c in rows]))
             sink.write("\n")
         return path
 
@@ -656,7 +741,7 @@ class BillStore:
     ) -> None:
         """View ``payouts``: candidate payouts, with the day they were created relative to
         ``day`` and where their close falls; ``append`` adds to the ones loaded before."""
-        path = self._write_payouts(records, day)
+        path = self._write_rows(payout_rows(records, day))
         self._payout_files = [*self._payout_files, path] if append else [path]
         self._payouts_view()
 
@@ -664,7 +749,7 @@ class BillStore:
         """Table ``prior``: per number, the rows earlier runs carried forward."""
         path = self.temp_path("prior.csv")
         with path.open("w", encoding="utf-8", newline="") as sink:
-            sink.write("\n".join(f"{n},{ec},{ef},{ic},{inf}" for n, ec, ef, ic, inf in carried))
+            sink.write("\n".join(f"`{n},{ec},{ef},{ic},{inf}" for n, ec, ef, ic, inf in carried))
             sink.write("\n")
         self._create(
             "prior",
@@ -681,10 +766,10 @@ class BillStore:
     # -- matching ------------------------------------------------------------------------------
 
     TRIVIAL = """
-        has_payout AND pe_cnt = 0 AND pi_cnt = 0 AND created_offset = 0 AND e_cnt <= 1
-        -- every row exactly the payout's amount: Σ(x − a)² = Σx² − 2aΣx + na² = 0
-        AND e_sq - 2 * amount::HUGEINT * e_sum + e_cnt * amount::HUGEINT * amount = 0
-        AND i_sq - 2 * amount::HUGEINT * i_sum + i_cnt * amount::HUGEINT * amount = 0
+        has_payout AND pe_cnt = 0 AND pi_cnt = 0 AND created_offset = 0
+        -- at most one row each way, each exactly the payout's amount (a number with more rows
+        -- goes to Python, which checks every row with the squares of the amounts)
+        AND e_cnt <= 1 AND i_cnt <= 1 AND e_sum = e_cnt * amount AND i_sum = i_cnt * amount
         AND (
             (closure = 'today' AND state = 'succeeded' AND e_cnt = 1 AND i_cnt = 0)
             OR (closure = 'today' AND state = 'failed' AND e_cnt = i_cnt)
@@ -696,61 +781,84 @@ class BillStore:
 
     def match(self) -> Matched:
         """One pass of the bill (per number) FULL OUTER JOIN the candidate payouts, LEFT JOIN
-        the carried rows: the totals, the numbers to judge, the rows to carry."""
-        row = self.db.execute(
+        the carried rows, grouped so that the numbers to judge or carry come back one row each
+        and every other number folds into a handful of total rows: no per-number value is built
+        for the numbers SQL clears."""
+        rows = self.db.execute(
             f"""WITH j AS (
                 SELECT coalesce(b.number, p.number) AS number,
                     coalesce(b.e_cnt, 0) AS e_cnt, coalesce(b.e_sum, 0) AS e_sum,
-                    coalesce(b.e_sq, 0) AS e_sq,
                     coalesce(b.i_cnt, 0) AS i_cnt, coalesce(b.i_sum, 0) AS i_sum,
-                    coalesce(b.i_sq, 0) AS i_sq,
                     coalesce(pr.expense_count, 0) AS pe_cnt, coalesce(pr.expense_fen, 0) AS pe_sum,
                     coalesce(pr.income_count, 0) AS pi_cnt, coalesce(pr.income_fen, 0) AS pi_sum,
                     p.number IS NOT NULL AS has_payout, b.number IS NOT NULL AS in_bill,
                     p.amount, p.state, p.created_offset, p.closure,
                     CASE WHEN p.number IS NOT NULL OR b.named THEN true
-                         ELSE regexp_full_match(b.number, {_sql_str(OUR_NUMBER_PATTERN)})
+                         ELSE regexp_full_match(b.number, {_sql_str(_BQ + OUR_NUMBER_PATTERN)})
                     END AS payout_like
                 FROM b FULL OUTER JOIN payouts p ON b.number = p.number
                 LEFT JOIN prior pr ON pr.number = coalesce(b.number, p.number)
                 -- a candidate payout with no row today matters only if it closed today
                 WHERE b.number IS NOT NULL OR p.closure = 'today'
+            ), k AS (
+                SELECT *,
+                    payout_like AND NOT coalesce(({self.TRIVIAL}), false) AS judge,
+                    has_payout AND closure = 'open' AND in_bill AS carry
+                FROM j
             )
-            SELECT
-                coalesce(sum(e_cnt + i_cnt) FILTER (WHERE payout_like), 0),
-                coalesce(sum(e_cnt) FILTER (WHERE payout_like), 0),
-                coalesce(sum(e_sum) FILTER (WHERE payout_like), 0),
-                coalesce(sum(i_cnt) FILTER (WHERE payout_like), 0),
-                coalesce(sum(i_sum) FILTER (WHERE payout_like), 0),
-                coalesce(sum(e_sum) FILTER (WHERE NOT payout_like), 0),
-                coalesce(sum(i_sum) FILTER (WHERE NOT payout_like), 0),
+            SELECT CASE WHEN judge OR carry THEN number END AS key, payout_like, judge, carry,
+                sum(e_cnt), sum(e_sum), sum(i_cnt), sum(i_sum),
                 count(*) FILTER (WHERE has_payout AND in_bill),
                 count(*) FILTER (WHERE closure = 'today'),
-                list(struct_pack(number, e_cnt, e_sum, e_sq, i_cnt, i_sum, i_sq,
-                                 pe_cnt, pe_sum, pi_cnt, pi_sum, has_payout)
-                     ORDER BY number)
-                    FILTER (WHERE payout_like AND NOT coalesce(({self.TRIVIAL}), false)),
-                list(struct_pack(number, e_cnt, e_sum, i_cnt, i_sum) ORDER BY number)
-                    FILTER (WHERE has_payout AND closure = 'open' AND in_bill)
-            FROM j"""  # noqa: S608 - only our constants are interpolated
-        ).fetchone()
-        if row is None:  # pragma: no cover - an aggregate always returns one row
-            raise RuntimeError("the match returned nothing")
-        *sums, judge, carry = row
-        items = [tuple(item.values()) for item in judge or []]
-        booked = self.first_booked([str(r[0]) for r in items])
-        to_judge = [
-            EvidenceRow(
-                number=r[0],
-                today=Movements(r[1], r[2], r[4], r[5], int(r[3]), int(r[6])),
-                prior=Movements(r[7], r[8], r[9], r[10]),
-                first_booked_at=booked.get(r[0]),
-                has_payout=r[11],
+                sum(pe_cnt), sum(pe_sum), sum(pi_cnt), sum(pi_sum), bool_or(has_payout)
+            FROM k GROUP BY ALL ORDER BY key NULLS FIRST"""  # noqa: S608 - only our constants are interpolated
+        ).fetchall()
+        sums = [0] * 9
+        pending: list[tuple[Any, ...]] = []
+        carries: list[tuple[str, int, int, int, int]] = []
+        for key, payout_like, judge, carry, ec, es, ic, isum, matched, closed, *prior in rows:
+            ec, es, ic, isum = int(ec), int(es), int(ic), int(isum)
+            if payout_like:
+                sums[0] += ec + ic
+                sums[1] += ec
+                sums[2] += es
+                sums[3] += ic
+                sums[4] += isum
+            else:
+                sums[5] += es
+                sums[6] += isum
+            sums[7] += matched
+            sums[8] += closed
+            if judge:
+                pending.append((key, ec, es, ic, isum, *prior))
+            if carry:
+                carries.append((str(key)[1:], ec, es, ic, isum))
+        details = self._details([str(r[0]) for r in pending])
+        to_judge = []
+        for number, ec, es, ic, isum, pe, pes, pi, pis, has_payout in pending:
+            e_sq, i_sq, booked = details.get(number, (0, 0, None))
+            to_judge.append(
+                EvidenceRow(
+                    number=number[1:],
+                    today=Movements(ec, es, ic, isum, e_sq, i_sq),
+                    prior=Movements(int(pe), int(pes), int(pi), int(pis)),
+                    first_booked_at=booked,
+                    has_payout=has_payout,
+                )
             )
-            for r in items
-        ]
-        carries = [
-            (str(n), int(ec), int(ef), int(ic), int(inf))
-            for n, ec, ef, ic, inf in (tuple(item.values()) for item in carry or [])
-        ]
-        return Matched(to_judge, carries, BillTotals(*(int(v) for v in sums)))
+        return Matched(to_judge, carries, BillTotals(*sums))
+
+    def _details(self, numbers: Sequence[str]) -> dict[str, tuple[int, int, str | None]]:
+        """Per number: Σ of the squared expense and income amounts (fen²) and the earliest
+        记账时间 of its rows, read from ``r`` for these numbers only."""
+        if not numbers:
+            return {}
+        rows = self.db.execute(
+            """SELECT number,
+                   coalesce(sum(fen::HUGEINT * fen) FILTER (WHERE expense), 0),
+                   coalesce(sum(fen::HUGEINT * fen) FILTER (WHERE NOT expense), 0),
+                   min(booked_time)
+               FROM r WHERE NOT short AND number IN (SELECT unnest($numbers)) GROUP BY number""",
+            {"numbers": list(numbers)},
+        ).fetchall()
+        return {str(n): (int(es), int(isq), f"{self._day} {at}") for n, es, isq, at in rows}

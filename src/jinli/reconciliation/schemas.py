@@ -53,6 +53,33 @@ class RunSummary(Schema):
     classes: list[ClassTotalRead]
 
 
+class RunOverview(Schema):
+    """A run as one brand sees it: which bill, when and how it was reconciled, and the
+    brand's own differences in it by class. The merchant-wide totals (every brand's money)
+    and the rows that belong to no brand are left out: they are not the brand's to see."""
+
+    id: uuid.UUID
+    merchant_id: str
+    bill_date: date
+    bill_kind: str
+    source: str
+    stale: bool
+    """An earlier day was reconciled after this run: run the day again."""
+    created_at: datetime
+    created_by: str
+    classes: list[ClassTotalRead]
+    """The brand's differences of each class (open and resolved), zeros included."""
+    open_count: int
+    resolved_count: int
+
+
+class RunOverviewPage(Schema):
+    items: list[RunOverview]
+    total: int
+    limit: int
+    offset: int
+
+
 class DifferenceRead(Schema):
     id: uuid.UUID
     run_id: uuid.UUID
@@ -89,6 +116,11 @@ class DifferenceResolve(BaseModel):
 
     note: str = Field(min_length=1, max_length=2000)
     """How finance settled it (e.g. "WeChat confirmed the duplicate was reversed on 11-25")."""
+
+
+class DifferencesResolve(DifferenceResolve):
+    ids: list[uuid.UUID] = Field(min_length=1, max_length=100)
+    """Resolved together with the same note, all or none."""
 
 
 class CampaignReconciliation(Schema):

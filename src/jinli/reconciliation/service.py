@@ -3,8 +3,10 @@ record the run and its differences, let finance resolve them, tell whether a cam
 reconciled clean, and build the finance pack. Nothing here commits (C4); the WeChat call
 (:func:`fetch_fund_flow_bill`) takes no unit of work, so it can never run inside a transaction.
 
-Payouts are read only through ``payouts.service`` (``records_by_numbers``,
-``records_created_between``); budget movements through ``campaigns.service``.
+Payouts are read only through ``payouts.service``: ``reconciliation_rows`` (a day's
+candidates as plain rows, computed by the database), ``records_by_numbers`` (the few to judge),
+``activity_days`` (the settle gate) and ``records_created_between`` (the finance pack); budget
+movements through ``campaigns.service``.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ import io
 import tempfile
 import uuid
 import zipfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -55,6 +58,7 @@ from jinli.reconciliation.errors import (
     BillHeaderInvalid,
     BillNotReady,
     BillRejected,
+    BillSourceUnavailable,
     BillSummaryMismatch,
     BillTruncated,
     DifferenceAlreadyResolved,
@@ -78,7 +82,13 @@ from jinli.reconciliation.repository import (
     Matched,
     RunRepository,
 )
-from jinli.reconciliation.schemas import CampaignReconciliation, ClassTotalRead, RunRead, RunSummary
+from jinli.reconciliation.schemas import (
+    CampaignReconciliation,
+    ClassTotalRead,
+    RunOverview,
+    RunRead,
+    RunSummary,
+)
 
 log = structlog.get_logger()
 
@@ -238,17 +248,48 @@ async def reconcile_file(
         return await _record_trade_run(
             uow, path, bill_date=bill_date, merchant_id=merchant_id, source=source, by=created_by
         )
+    # The file's SHA1 (for the run record) on a thread of its own: hashlib releases the GIL,
+    # so it overlaps the scan and the database reads instead of following them.
+    with ThreadPoolExecutor(1, thread_name_prefix="jinli-recon-sha1") as hasher:
+        digest = hasher.submit(_sha1, path)
+        run = await _reconcile_fund_flow(
+            uow,
+            path,
+            bill_date=bill_date,
+            merchant_id=merchant_id,
+            source=source,
+            created_by=created_by,
+            lookback_days=lookback_days,
+            workdir=workdir,
+            file_sha1=digest.result,
+        )
+    return run
+
+
+async def _reconcile_fund_flow(
+    uow: UnitOfWork,
+    path: Path,
+    *,
+    bill_date: date,
+    merchant_id: str,
+    source: str,
+    created_by: str,
+    lookback_days: int,
+    workdir: Path | None,
+    file_sha1: Callable[[], str],
+) -> ReconciliationRun:
     start, end = domain.day_bounds(bill_date)
-    # Candidates: every payout created in the look-back window (those closing today are
-    # judged even without a row: "missing on WeChat's side"), then older payouts named by
-    # the bill's rows, looked up by number. Read before the bill, so that DuckDB scans the
-    # bill while our side is written out.
-    payouts = await payouts_service.records_created_between(
-        uow, start - timedelta(days=lookback_days), end
-    )
     with BillStore(workdir) as store:
+        # DuckDB reads the bill on its threads while the database reads our side: every
+        # payout created in the look-back window, as plain rows (those closing today are
+        # judged even without a row: "missing on WeChat's side"); then older payouts named
+        # by the bill's rows, looked up by number.
+        scan = store.start_scan(path, bill_date)
+        store.stage_rows(
+            await payouts_service.reconciliation_rows(uow, start, end, lookback_days=lookback_days)
+        )
         try:
-            loaded = store.load(path, bill_date, payouts)
+            loaded = scan.join()
         except BillRejectedByStore as rejected:
             raise _bill_error(rejected.error) from None
         if loaded.other_days:
@@ -265,7 +306,12 @@ async def reconcile_file(
             store.load_payouts(older, bill_date, append=True)
             earliest = min(earliest, *(domain.beijing_day(r.created_at) for r in older))
             matched, run_days = await _match(uow, store, merchant_id, earliest, bill_date)
-    judged, unverified = judge(matched.to_judge, [*payouts, *older], bill_date, run_days)
+    # The full records of the few payouts to judge (≈ the differences), read by number in
+    # this same transaction.
+    seen = {r.bill_number for r in older}
+    wanted = [row.number for row in matched.to_judge if row.has_payout and row.number not in seen]
+    records = [*older, *await payouts_service.records_by_numbers(uow, wanted)] if wanted else older
+    judged, unverified = judge(matched.to_judge, records, bill_date, run_days)
     carries, totals = matched.carries, matched.totals
     run = await _replace_run(
         uow,
@@ -275,7 +321,7 @@ async def reconcile_file(
             bill_date=bill_date,
             bill_kind=FUND_FLOW,
             source=source,
-            file_sha1=_sha1(path),
+            file_sha1=file_sha1(),
             row_count=loaded.row_count,
             payout_row_count=totals.payout_rows,
             expense_count=totals.expense_count,
@@ -365,8 +411,12 @@ async def _replace_run(
     kept: dict[tuple[str, DifferenceClass], tuple[datetime, str | None, str | None]] = {}
     # Serialises two imports of the same day: the second waits for the first's row lock.
     existing = await runs.for_day(run.merchant_id, run.bill_date, run.bill_kind)
+    # Later days were judged with what this day carried (or without this day at all): they
+    # go stale unless this is a re-run that carries exactly the same rows.
+    later_affected = True
     if existing is not None:
         kept = await differences.resolutions(existing.id)
+        later_affected = await CarryRepository(uow).for_run(existing.id) != set(carries)
         await runs.delete_run(existing.id)
     runs.add(run)
     await uow.session.flush()
@@ -415,8 +465,8 @@ async def _replace_run(
     )
     await uow.session.flush()
     await CarryRepository(uow).add_many(run.id, list(carries))
-    # Later days were judged with what this day carried (or without this day at all).
-    await runs.mark_later_stale(run.merchant_id, run.bill_kind, run.bill_date)
+    if later_affected:
+        await runs.mark_later_stale(run.merchant_id, run.bill_kind, run.bill_date)
     await uow.session.flush()
     return run
 
@@ -509,6 +559,86 @@ async def reconcile_bytes(
         )
 
 
+async def due_days(uow: UnitOfWork, merchant_id: str, *, lookback_days: int = 7) -> list[date]:
+    """Days of the look-back window whose fund-flow bill is published and that have no run,
+    or only a stale one (an earlier day changed after it ran), oldest first."""
+    days = domain.fetchable_days(uow.clock.now(), lookback_days)
+    if not days:
+        return []
+    runs = await RunRepository(uow).staleness(
+        merchant_id, FUND_FLOW, days[0], days[-1] + timedelta(days=1)
+    )
+    return [d for d in days if runs.get(d, True)]
+
+
+BILL_SOURCE = "reconciliation.bill_source"
+"""Key in ``Runtime.extras`` of a zero-argument callable returning the WeChat Pay v3 client
+(a :class:`BillSource`) and its mchid; the app layer puts it there. Edges (the console's
+"fetch from WeChat Pay") use it through :func:`bill_source`."""
+
+
+def bill_source(extras: Mapping[str, Any]) -> tuple[BillSource, str]:
+    """The merchant's bill source and mchid wired by the app layer."""
+    factory = extras.get(BILL_SOURCE)
+    if factory is None:
+        raise BillSourceUnavailable()
+    source, merchant_id = factory()
+    return source, str(merchant_id)
+
+
+async def import_bill(
+    uow: UnitOfWork,
+    actor: Actor,
+    bill: bytes | Path,
+    *,
+    bill_date: date,
+    merchant_id: str,
+    source: Literal["fetch", "upload"],
+    workdir: Path | None = None,
+) -> RunSummary:
+    """A finance operator reconciles a merchant's day with an uploaded bill (bytes, plain or
+    gzip) or one just fetched from WeChat Pay (a file). Needs a system unit of work (the bill
+    covers every brand); the audit entry goes to the operator's brand in the same
+    transaction. A rejected bill raises before anything is written."""
+    actor.require(Permission.budget_fund)
+    by = _by(actor)
+    if isinstance(bill, Path):
+        run = await reconcile_file(
+            uow,
+            bill,
+            bill_date=bill_date,
+            merchant_id=merchant_id,
+            source=source,
+            created_by=by,
+            workdir=workdir,
+        )
+    else:
+        run = await reconcile_bytes(
+            uow,
+            bill,
+            bill_date=bill_date,
+            merchant_id=merchant_id,
+            source=source,
+            created_by=by,
+            workdir=workdir,
+        )
+    accounts_service.record_audit(
+        uow,
+        actor,
+        "reconciliation.bill_imported",
+        "reconciliation_run",
+        run.id,
+        merchant_id=merchant_id,
+        bill_date=str(bill_date),
+        source=source,
+        sha1=run.file_sha1,
+        rows=run.row_count,
+        differences=run.difference_count,
+    )
+    await uow.session.flush()
+    return await summarise(uow, run)
+
+
 # ---------------------------------------------------------------------------------------------
 # Reading runs and differences
 
@@ -553,12 +683,75 @@ async def list_differences(
     bill_date: date | None = None,
     cls: DifferenceClass | None = None,
     open_only: bool = False,
+    run_id: uuid.UUID | None = None,
 ) -> Page[ReconciliationDifference]:
     """The acting brand's differences (the session guard scopes them), newest day first."""
     actor.require(Permission.ledger_read)
     repo = DifferenceRepository(uow)
-    stmt = repo.listing(campaign_id=campaign_id, bill_date=bill_date, cls=cls, open_only=open_only)
+    stmt = repo.listing(
+        run_id=run_id, campaign_id=campaign_id, bill_date=bill_date, cls=cls, open_only=open_only
+    )
     return await repo.page(stmt, page)
+
+
+async def _overviews(uow: UnitOfWork, runs: Sequence[ReconciliationRun]) -> list[RunOverview]:
+    counts = await DifferenceRepository(uow).by_run_and_class([r.id for r in runs])
+    by_run: dict[uuid.UUID, dict[DifferenceClass, tuple[int, int, int]]] = {}
+    for run_id, cls, count, fen, open_count in counts:
+        by_run.setdefault(run_id, {})[cls] = (count, fen, open_count)
+    overviews = []
+    for run in runs:
+        mine = by_run.get(run.id, {})
+        open_count = sum(o for _, _, o in mine.values())
+        overviews.append(
+            RunOverview(
+                id=run.id,
+                merchant_id=run.merchant_id,
+                bill_date=run.bill_date,
+                bill_kind=run.bill_kind,
+                source=run.source,
+                stale=run.stale,
+                created_at=run.created_at,
+                created_by=run.created_by,
+                classes=[
+                    ClassTotalRead(
+                        difference_class=cls,
+                        count=mine.get(cls, (0, 0, 0))[0],
+                        amount_fen=mine.get(cls, (0, 0, 0))[1],
+                    )
+                    for cls in DifferenceClass
+                ],
+                open_count=open_count,
+                resolved_count=sum(n for n, _, _ in mine.values()) - open_count,
+            )
+        )
+    return overviews
+
+
+async def brand_runs(
+    uow: UnitOfWork, actor: Actor, page: PageRequest, *, merchant_id: str | None = None
+) -> Page[RunOverview]:
+    """Every run (fund-flow and trade), newest day first, each with the acting brand's own
+    differences by class (see :class:`RunOverview`)."""
+    actor.require(Permission.ledger_read)
+    repo = RunRepository(uow)
+    runs = await repo.page(repo.listing(merchant_id), page)
+    return Page(
+        items=await _overviews(uow, runs.items),
+        total=runs.total,
+        limit=runs.limit,
+        offset=runs.offset,
+    )
+
+
+async def brand_run(uow: UnitOfWork, actor: Actor, run_id: uuid.UUID) -> RunOverview:
+    """One run with the acting brand's differences by class."""
+    actor.require(Permission.ledger_read)
+    run = await RunRepository(uow).get(run_id)
+    if run is None:
+        raise RunNotFound()
+    (overview,) = await _overviews(uow, [run])
+    return overview
 
 
 async def list_run_differences(
@@ -574,6 +767,14 @@ async def list_run_differences(
     return await repo.page(
         repo.listing(run_id=run_id, open_only=open_only, unattributed=unattributed), page
     )
+
+
+def _by(actor: Actor) -> str:
+    """Who did it, as stored on runs and resolutions: the name people read, then the
+    actor's kind and id (e.g. "李财务 (operator:5873…)")."""
+    return (
+        f"{actor.name} ({actor.kind}:{actor.id})" if actor.id else f"{actor.kind}:{actor.name}"
+    )[:200]
 
 
 def _check_note(note: str) -> str:
@@ -595,7 +796,7 @@ async def resolve(
     if diff.resolved_at is not None:
         raise DifferenceAlreadyResolved()
     diff.resolved_at = uow.clock.now()
-    diff.resolved_by = f"{actor.kind}:{actor.id or actor.name}"[:200]
+    diff.resolved_by = _by(actor)
     diff.resolution_note = note
     accounts_service.record_audit(
         uow,
@@ -611,6 +812,14 @@ async def resolve(
     )
     await uow.session.flush()
     return diff
+
+
+async def resolve_many(
+    uow: UnitOfWork, actor: Actor, difference_ids: Sequence[uuid.UUID], note: str
+) -> list[ReconciliationDifference]:
+    """Resolve several differences of the brand with one note: all of them or none (the
+    first that is unknown or already resolved raises, and the edge rolls back)."""
+    return [await resolve(uow, actor, d, note) for d in dict.fromkeys(difference_ids)]
 
 
 async def resolve_unattributed(
@@ -652,6 +861,52 @@ async def is_clean(uow: UnitOfWork, campaign_id: uuid.UUID) -> bool:
     resolved). The settle gate of a campaign. Works in the campaign's brand scope or a system
     scope. It says nothing about bills not imported yet."""
     return await DifferenceRepository(uow).open_count_for_campaign(campaign_id) == 0
+
+
+BLOCKER_UNRECONCILED = "WeChat Pay bills not reconciled yet"
+BLOCKER_STALE = "Reconciliation runs to redo (an earlier day changed)"
+BLOCKER_OPEN = "Open reconciliation differences"
+"""The fixed part of each settlement blocker (before ``": "``): the console translates it."""
+MAX_DAYS_NAMED = 5
+
+
+def _days(days: Sequence[date]) -> str:
+    named = ", ".join(str(d) for d in days[:MAX_DAYS_NAMED])
+    more = len(days) - MAX_DAYS_NAMED
+    return f"{named} (+{more})" if more > 0 else named
+
+
+async def settlement_blockers(
+    uow: UnitOfWork, campaign_id: uuid.UUID, *, merchant_id: str | None = None
+) -> list[str]:
+    """Why the campaign may not be settled yet; an empty list means it may.
+
+    A campaign settles only when (a) every Beijing day on which one of its payouts was
+    created or finished has a fund-flow reconciliation run that is not stale (WeChat Pay
+    publishes a day's bill at 10:00 the next day, so today's payouts always block until
+    then), and (b) no difference touching it is open (:func:`is_clean`). A campaign without
+    payouts has no blockers. Runs of any merchant count unless ``merchant_id`` is given.
+
+    Each reason reads ``"<fixed sentence>: <details>"``; the fixed part is one of
+    ``BLOCKER_*``. Works in the campaign's brand scope (or a system scope).
+    """
+    days = await payouts_service.activity_days(uow, campaign_id)
+    if not days:
+        return []
+    runs = await RunRepository(uow).staleness(
+        merchant_id, FUND_FLOW, days[0], days[-1] + timedelta(days=1)
+    )
+    reasons = []
+    missing = [d for d in days if d not in runs]
+    if missing:
+        reasons.append(f"{BLOCKER_UNRECONCILED}: {_days(missing)}")
+    stale = [d for d in days if runs.get(d)]
+    if stale:
+        reasons.append(f"{BLOCKER_STALE}: {_days(stale)}")
+    open_count = await DifferenceRepository(uow).open_count_for_campaign(campaign_id)
+    if open_count:
+        reasons.append(f"{BLOCKER_OPEN}: {open_count}")
+    return reasons
 
 
 async def campaign_reconciliation(

@@ -10,13 +10,24 @@ import structlog
 from jinli.analytics.tasks import CONSUMERS as ANALYTICS_CONSUMERS
 from jinli.campaigns import service as campaigns_service
 from jinli.payouts import tasks as payout_tasks
+from jinli.payouts.consumers import auto_reissue_consumer
 from jinli.payouts.ports import PayoutGateway
 from jinli.platform.db.relay import Consumer, relay_all
 from jinli.platform.runtime import Runtime
+from jinli.reconciliation import service as reconciliation_service
+from jinli.reconciliation import tasks as reconciliation_tasks
+from jinli.reconciliation.errors import BillSourceUnavailable
 
 log = structlog.get_logger()
 
-CONSUMERS: tuple[Consumer, ...] = (*ANALYTICS_CONSUMERS,)
+RECONCILE_EVERY = 60.0
+"""Seconds between looks for a WeChat Pay bill to reconcile (bills are daily, from 10:00
+Beijing; a look costs one indexed query when nothing is due)."""
+
+CONSUMERS: tuple[Consumer, ...] = (
+    *ANALYTICS_CONSUMERS,
+    auto_reissue_consumer(campaigns_service.is_settled),
+)
 
 
 async def tick(runtime: Runtime, gateway: PayoutGateway | None = None) -> int:
@@ -34,6 +45,15 @@ async def tick(runtime: Runtime, gateway: PayoutGateway | None = None) -> int:
     return work
 
 
+async def reconcile_bills(runtime: Runtime) -> int:
+    """The daily reconciliation: fetch and match every due bill day of the merchant."""
+    try:
+        source, merchant_id = reconciliation_service.bill_source(runtime.extras)
+    except BillSourceUnavailable:
+        return 0
+    return await reconciliation_tasks.reconcile_due(runtime, source, merchant_id=merchant_id)
+
+
 async def run(
     runtime: Runtime,
     *,
@@ -41,12 +61,20 @@ async def run(
     once: bool = False,
     stop: asyncio.Event | None = None,
     gateway: PayoutGateway | None = None,
+    reconcile: bool = False,
 ) -> None:
+    """Loop over :func:`tick` until ``stop``; with ``reconcile`` also run the daily bill
+    reconciliation (at most every ``RECONCILE_EVERY`` seconds)."""
     stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    next_reconcile = loop.time()
     log.info("worker.started", database=runtime.dialect)
     while not stop.is_set():
         try:
             relayed = await tick(runtime, gateway)
+            if reconcile and loop.time() >= next_reconcile:
+                next_reconcile = loop.time() + RECONCILE_EVERY
+                relayed += await reconcile_bills(runtime)
         except Exception:  # a bad pass must not kill the worker; the next pass retries
             log.exception("worker.tick.failed")
             relayed = 0
