@@ -8,7 +8,11 @@ which is what a test of a client-side limiter needs. Refused calls do not count.
 from __future__ import annotations
 
 import threading
+from collections import Counter, deque
 from datetime import datetime
+
+LOG_SIZE = 100_000
+"""How many accepted calls a limiter remembers (for :meth:`FixedWindowLimiter.per_window`)."""
 
 
 class FixedWindowLimiter:
@@ -24,6 +28,9 @@ class FixedWindowLimiter:
         self._lock = threading.Lock()
         self.refused = 0
         """How many calls were refused so far."""
+        self.accepted: deque[float] = deque(maxlen=LOG_SIZE)
+        """When the latest accepted calls were counted (POSIX seconds on the simulator
+        clock): what a client's limiter is judged by."""
 
     def allow(self, now: datetime) -> bool:
         """Count one call at ``now``; False when the window is full."""
@@ -35,4 +42,11 @@ class FixedWindowLimiter:
                 self.refused += 1
                 return False
             self._count += 1
+            self.accepted.append(now.timestamp())
             return True
+
+    def per_window(self) -> dict[int, int]:
+        """Accepted calls per window (window index = POSIX seconds // window length), over
+        the calls still remembered."""
+        with self._lock:
+            return dict(Counter(int(at) // self.window_seconds for at in self.accepted))
