@@ -29,6 +29,7 @@ def _modules() -> list[ModuleType]:
         if spec is None or spec.loader is None:
             continue
         module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module  # dataclasses and pickling look the module up by name
         spec.loader.exec_module(module)
         modules.append(module)
     return modules
