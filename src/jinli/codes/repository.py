@@ -1,0 +1,137 @@
+"""Queries of the codes capability: batches through the brand-scoped base, and the bulk insert
+and lookup of code rows."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import cast
+
+from sqlalchemy import Select, Table, case, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from jinli.codes.domain import BatchStatus, CodeChunk
+from jinli.codes.models import Code, CodeBatch
+from jinli.platform.db.repository import Repository
+
+
+class BatchRepository(Repository[CodeBatch]):
+    model = CodeBatch
+
+    def listing(
+        self, *, campaign_id: uuid.UUID | None = None, status: BatchStatus | None = None
+    ) -> Select[CodeBatch]:
+        stmt = self.select().order_by(CodeBatch.created_at.desc(), CodeBatch.id)
+        if campaign_id is not None:
+            stmt = stmt.where(CodeBatch.campaign_id == campaign_id)
+        if status is not None:
+            stmt = stmt.where(CodeBatch.status == status)
+        return stmt
+
+    async def by_ids(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, CodeBatch]:
+        """Batches by id; used unscoped by the scan, which learns the brand from the batch."""
+        if not ids:
+            return {}
+        rows = await self.session.scalars(self.select().where(CodeBatch.id.in_(ids)))
+        return {b.id: b for b in rows}
+
+
+class CodeRepository(Repository[Code]):
+    model = Code
+
+    async def insert_chunk(
+        self, batch: CodeBatch, serials: Sequence[int], chunk: CodeChunk
+    ) -> set[bytes] | None:
+        """Insert a chunk of codes in bulk (one multi-row statement per few thousand rows, no
+        ORM objects, so memory stays flat). A hash already taken, by 80 random bits colliding
+        (≈ 4 × 10⁻⁷ expected duplicates among 10⁹ codes) is skipped, not an error.
+
+        Returns ``None`` when every row went in (the usual case), else the code hashes that
+        did, so the caller replaces the others with fresh codes."""
+        table = cast(Table, Code.__table__)
+        shorts = chunk.short_hashes
+        rows = [
+            {
+                "code_hash": code_hash,
+                "short_hash": shorts[i] if shorts is not None else None,
+                "brand_id": batch.brand_id,
+                "batch_id": batch.id,
+                "serial": serials[i],
+                "scans": 0,
+            }
+            for i, code_hash in enumerate(chunk.code_hashes)
+        ]
+        dialect_insert = postgresql.insert if self.uow.is_postgres else sqlite.insert
+        stmt = dialect_insert(table).on_conflict_do_nothing().returning(table.c.code_hash)
+        inserted = list((await self.session.execute(stmt, rows)).scalars())
+        if len(inserted) == len(rows):
+            return None
+        return set(inserted)
+
+    async def by_hash(self, lookup_hash: bytes, *, short: bool) -> Code | None:
+        column = Code.short_hash if short else Code.code_hash
+        return (await self.session.scalars(self.select().where(column == lookup_hash))).first()
+
+    async def count_in_batch(self, batch_id: uuid.UUID) -> int:
+        stmt = select(func.count()).select_from(
+            self.select().where(Code.batch_id == batch_id).subquery()
+        )
+        return int(await self.session.scalar(stmt) or 0)
+
+    async def scan_totals(self, batch_id: uuid.UUID) -> tuple[int, int]:
+        """(codes scanned at least once, codes claimed) of a batch."""
+        stmt = self.select().with_only_columns(
+            func.count(Code.first_scanned_at), func.count(Code.claimed_at)
+        )
+        row = (await self.session.execute(stmt.where(Code.batch_id == batch_id))).one()
+        return int(row[0]), int(row[1])
+
+    # --- the scan (scan-to-win writes through these two statements only) --------------------
+
+    async def claim(
+        self, lookup_hash: bytes, *, short: bool, openid: str, at: datetime, region: str | None
+    ) -> int | None:
+        """Claim an unclaimed code for ``openid`` and count the scan, in ONE conditional UPDATE
+        (``… WHERE claimed_at IS NULL``): of any number of concurrent claims exactly one
+        matches the row; the others match nothing (I2, I6). Returns the code's scan count, or
+        ``None`` when it was already claimed."""
+        column = Code.short_hash if short else Code.code_hash
+        stmt = (
+            update(Code)
+            .where(column == lookup_hash, Code.claimed_at.is_(None))
+            .values(
+                claimed_at=at,
+                claimed_by=openid,
+                scans=Code.scans + 1,
+                first_scanned_at=func.coalesce(Code.first_scanned_at, at),
+                first_scan_region=case(
+                    (Code.first_scanned_at.is_(None), region), else_=Code.first_scan_region
+                ),
+            )
+            .returning(Code.scans)
+            .execution_options(synchronize_session=False)
+        )
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def count_scan(
+        self, lookup_hash: bytes, *, short: bool, at: datetime, region: str | None
+    ) -> tuple[int, datetime | None, str | None] | None:
+        """Count one more scan of a code (a re-scan, or a scan that could not claim it); the
+        first scan's time and region are set once. Returns (scans, first at, first region)."""
+        column = Code.short_hash if short else Code.code_hash
+        stmt = (
+            update(Code)
+            .where(column == lookup_hash)
+            .values(
+                scans=Code.scans + 1,
+                first_scanned_at=func.coalesce(Code.first_scanned_at, at),
+                first_scan_region=case(
+                    (Code.first_scanned_at.is_(None), region), else_=Code.first_scan_region
+                ),
+            )
+            .returning(Code.scans, Code.first_scanned_at, Code.first_scan_region)
+            .execution_options(synchronize_session=False)
+        )
+        row = (await self.session.execute(stmt)).one_or_none()
+        return None if row is None else (int(row[0]), row[1], row[2])
