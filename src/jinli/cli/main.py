@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 
 from jinli.cli import demo as demo_module
+from jinli.codes import cli as codes_cli
 from jinli.integrations.simulator.cli import app as simulator_app
 from jinli.kernel.errors import ErrorKind, JinliError
 from jinli.platform.runtime import Runtime
@@ -34,6 +35,19 @@ app.add_typer(operators_app, name="operators")
 app.add_typer(assets_app, name="assets")
 app.add_typer(simulator_app, name="simulator")
 app.add_typer(reconciliation_cli.app, name="reconcile")
+app.add_typer(demo_module.app, name="demo")  # `jinli demo` serves; `jinli demo traffic` plays
+
+
+def _open_runtime() -> Runtime:
+    from jinli.app.bootstrap import bootstrap
+
+    return bootstrap()
+
+
+# The codes sub-app gets its own context object (the root's is the reconcile commands').
+app.add_typer(
+    codes_cli.app, name="codes", context_settings={"obj": codes_cli.CliDeps(_open_runtime)}
+)
 
 EXIT_CODES: dict[ErrorKind, int] = {
     ErrorKind.INVALID: 2,
@@ -72,7 +86,7 @@ def worker(
     once: Annotated[bool, typer.Option(help="Run one pass and exit.")] = False,
     interval: Annotated[float, typer.Option(help="Seconds between idle passes.", min=0.05)] = 1.0,
 ) -> None:
-    """Relay the outbox to its consumers and apply campaign schedules."""
+    """Relay the outbox, apply campaign schedules, send and query payouts, reconcile bills."""
     from jinli.app.bootstrap import bootstrap
     from jinli.worker.main import run
 
@@ -82,22 +96,17 @@ def worker(
         runtime = bootstrap()
         try:
             await run(
-                runtime, interval=interval, once=once, gateway=wechat.wechatpay(runtime).gateway
+                runtime,
+                interval=interval,
+                once=once,
+                gateway=wechat.wechatpay(runtime).gateway,
+                reconcile=True,
             )
         finally:
             await wechat.close(runtime)
             await runtime.aclose()
 
     asyncio.run(main())
-
-
-@app.command()
-def demo(
-    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="TCP port.", min=1, max=65535)] = 8000,
-) -> None:
-    """Migrate, seed a demo brand with a live campaign, print the login, and serve everything."""
-    demo_module.run(host=host, port=port)
 
 
 @db_app.command("upgrade")
