@@ -46,7 +46,7 @@ from jinli.ledger.domain import Balances
 from jinli.ledger.errors import CapBelowFunded, CapExceeded, InsufficientBudget
 from jinli.platform.http import Pagination, RuntimeDep, UoW
 from jinli.platform.idempotency import IdempotencyKey, run_idempotent
-from jinli.platform.problems import STATUS_BY_KIND, problem_response, problems
+from jinli.platform.problems import problems
 
 router = APIRouter(
     prefix="/campaigns",
@@ -137,37 +137,21 @@ async def update(
     return detail
 
 
-def _not_reconciled(request: Request, exc: NotReconciled) -> Response:
-    """409 problem JSON whose ``errors`` list every blocker, one entry each."""
-    return problem_response(
-        STATUS_BY_KIND[exc.kind],
-        exc.code,
-        exc.detail,
-        title=exc.title,
-        instance=request.url.path,
-        errors=[{"type": "settlement_blocker", "msg": blocker} for blocker in exc.blockers],
-    )
-
-
 def _transition_route(action: Action) -> None:
     async def transition(
-        request: Request,
         campaign_id: uuid.UUID,
         actor: ApiActor,
         uow: UoW,
         runtime: RuntimeDep,
     ) -> object:
-        try:
-            campaign = await service.transition(
-                uow,
-                actor,
-                campaign_id,
-                action,
-                settlement_gate=settlement_gate(runtime.extras),
-                publish_preparation=publish_preparation(runtime.extras),
-            )
-        except NotReconciled as exc:
-            return _not_reconciled(request, exc)
+        campaign = await service.transition(
+            uow,
+            actor,
+            campaign_id,
+            action,
+            settlement_gate=settlement_gate(runtime.extras),
+            publish_preparation=publish_preparation(runtime.extras),
+        )
         detail = await _detail(uow, actor, campaign)
         await uow.commit()
         return detail

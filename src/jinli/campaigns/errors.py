@@ -87,7 +87,8 @@ class NotReconciled(JinliError):
     def __init__(self, blockers: list[str]) -> None:
         self.blockers = list(blockers)
         super().__init__(
-            "settle after reconciling: " + "; ".join(self.blockers), blockers=self.blockers
+            "settle after reconciling: " + "; ".join(self.blockers),
+            errors=[{"type": "settlement_blocker", "msg": blocker} for blocker in self.blockers],
         )
 
 

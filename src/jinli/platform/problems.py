@@ -61,6 +61,8 @@ def problem_response(
 
 
 def from_error(exc: JinliError, instance: str | None = None) -> JSONResponse:
+    """The problem JSON of a domain error; an ``errors`` list in its extras (one entry per
+    reason, e.g. each settlement blocker) is rendered as the RFC 9457 ``errors`` member."""
     headers = None
     retry_after = exc.extra.get("retry_after")
     if retry_after is not None:
@@ -72,6 +74,7 @@ def from_error(exc: JinliError, instance: str | None = None) -> JSONResponse:
         title=exc.title,
         instance=instance,
         headers=headers,
+        errors=exc.extra.get("errors"),
     )
 
 
