@@ -174,3 +174,9 @@ def uuid_or_404(raw: str) -> uuid.UUID:
         return uuid.UUID(raw)
     except ValueError:
         raise NotFound() from None
+
+
+def selected_ids(form: Any, field: str) -> list[uuid.UUID]:
+    """The ids ticked in a bulk form (checkboxes named ``field``), each once, in order; a
+    malformed one is a 404 like an unknown one."""
+    return list(dict.fromkeys(uuid_or_404(str(raw)) for raw in form.getlist(field)))

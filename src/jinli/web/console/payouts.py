@@ -10,11 +10,11 @@ from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, Response
 
 from jinli.campaigns import service as campaigns_service
-from jinli.kernel.errors import ErrorKind, JinliError, NotFound, ValidationFailed
+from jinli.kernel.errors import ErrorKind, JinliError, ValidationFailed
 from jinli.kernel.pagination import PageRequest
 from jinli.payouts import service as payouts_service
 from jinli.payouts.domain import PayoutMode, PayoutState
-from jinli.web.console.common import Console, ConsoleCtx, redirect, uuid_or_404
+from jinli.web.console.common import Console, ConsoleCtx, redirect, selected_ids, uuid_or_404
 
 router = APIRouter(prefix="/console/payouts")
 
@@ -126,10 +126,4 @@ async def reissue_one(c: ConsoleCtx, payout_id: str) -> Response:
 async def reissue_selected(c: ConsoleCtx) -> Response:
     await c.check_csrf()
     form = await c.request.form()
-    targets = []
-    for raw in form.getlist("payout_id"):
-        try:
-            targets.append(uuid.UUID(str(raw)))
-        except ValueError:
-            raise NotFound("no such payout") from None
-    return await _reissue(c, list(dict.fromkeys(targets)), form)
+    return await _reissue(c, selected_ids(form, "payout_id"), form)

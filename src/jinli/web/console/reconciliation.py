@@ -25,12 +25,12 @@ from starlette.datastructures import UploadFile
 
 from jinli.campaigns import service as campaigns_service
 from jinli.kernel.clock import SHANGHAI
-from jinli.kernel.errors import ErrorKind, JinliError, NotFound, ValidationFailed
+from jinli.kernel.errors import ErrorKind, JinliError, ValidationFailed
 from jinli.kernel.pagination import PageRequest
 from jinli.reconciliation import service as reconciliation_service
 from jinli.reconciliation.domain import DifferenceClass
 from jinli.reconciliation.errors import BillSourceUnavailable, BillTooLarge
-from jinli.web.console.common import Console, ConsoleCtx, redirect, uuid_or_404
+from jinli.web.console.common import Console, ConsoleCtx, redirect, selected_ids, uuid_or_404
 
 router = APIRouter(prefix="/console/reconciliation")
 
@@ -188,13 +188,7 @@ async def resolve_one(c: ConsoleCtx, difference_id: str) -> Response:
 async def resolve_selected(c: ConsoleCtx) -> Response:
     await c.check_csrf()
     form = await c.request.form()
-    targets = []
-    for raw in form.getlist("difference_id"):
-        try:
-            targets.append(uuid.UUID(str(raw)))
-        except ValueError:
-            raise NotFound("no such difference") from None
-    return await _resolve(c, list(dict.fromkeys(targets)), form)
+    return await _resolve(c, selected_ids(form, "difference_id"), form)
 
 
 async def _bill_bytes(c: Console, form: Any) -> bytes:
