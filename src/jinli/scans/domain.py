@@ -208,7 +208,7 @@ def plain_rule_hash(kind: DrawKind, stored: Mapping[str, Any]) -> str:
 # --- the draw record -----------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class DrawRecord:
     """One claim's reward decision, stored in full (``scan_draws``) so it can be audited:
     tiers with ``rewards.domain.audit_draw`` from ``random_value``, pools from the stored
@@ -219,14 +219,16 @@ class DrawRecord:
     rule_hash: str
     region: str | None
     """The code batch's region (what picks a regional table)."""
-    table_region: str | None
-    random_value: int | None
-    share_no: int | None
-    tier_index: int | None
     tier_label: str
     drawn_fen: Fen
     amount_fen: Fen
     outcome: DrawOutcome
+    table_region: str | None = None
+    random_value: int | None = None
+    """Set for tier draws (replayable with ``rewards.domain.audit_draw``)."""
+    share_no: int | None = None
+    """Set for pool draws: the 1-based position of the share taken."""
+    tier_index: int | None = None
 
     def unpaid(self) -> DrawRecord:
         """The draw when the budget (or the pool) could not pay it: the drawn tier stays on
@@ -261,7 +263,6 @@ def tier_record(draw: Draw) -> DrawRecord:
         region=draw.region,
         table_region=draw.table_region,
         random_value=draw.random_value,
-        share_no=None,
         tier_index=draw.tier_index,
         tier_label=draw.tier_label,
         drawn_fen=draw.drawn_fen,
@@ -280,10 +281,7 @@ def share_record(
         algorithm=POOL_ALGORITHM,
         rule_hash=rule_hash,
         region=region,
-        table_region=None,
-        random_value=None,
         share_no=share_no,
-        tier_index=None,
         tier_label=label,
         drawn_fen=Fen(amount_fen),
         amount_fen=Fen(amount_fen),
@@ -297,10 +295,6 @@ def fixed_record(amount_fen: Fen, rule_hash: str, region: str | None) -> DrawRec
         algorithm=FIXED_ALGORITHM,
         rule_hash=rule_hash,
         region=region,
-        table_region=None,
-        random_value=None,
-        share_no=None,
-        tier_index=None,
         tier_label=f"¥{format_yuan(amount_fen)}",
         drawn_fen=amount_fen,
         amount_fen=amount_fen,
@@ -314,10 +308,6 @@ def none_record(rule_hash: str, region: str | None) -> DrawRecord:
         algorithm=NONE_ALGORITHM,
         rule_hash=rule_hash,
         region=region,
-        table_region=None,
-        random_value=None,
-        share_no=None,
-        tier_index=None,
         tier_label=VERIFIED_LABEL,
         drawn_fen=Fen(0),
         amount_fen=Fen(0),
@@ -332,10 +322,6 @@ def exhausted_record(plan: PoolPlan, rule_hash: str, region: str | None) -> Draw
         algorithm=POOL_ALGORITHM,
         rule_hash=rule_hash,
         region=region,
-        table_region=None,
-        random_value=None,
-        share_no=None,
-        tier_index=None,
         tier_label=LUCKY_LABEL if plan.stores_shares else "¥0",
         drawn_fen=Fen(0),
         amount_fen=Fen(0),
