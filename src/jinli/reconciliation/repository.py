@@ -355,6 +355,8 @@ ours are written with it: stripping a million numbers costs more than prefixing 
 few numbers that come back to Python lose it there."""
 _AMOUNT = r"`-?[0-9]{1,15}\.[0-9]{2}"
 """A canonical bill amount: backquote, optional minus, ≤ 15 digits, exactly two decimals."""
+_CHUNK = 4096
+"""Rows per write when staging payout rows as CSV."""
 _PAYOUT_COLUMNS = {
     "number": "VARCHAR",
     "amount": "BIGINT",
@@ -505,7 +507,7 @@ class BillStore:
     # -- loading -------------------------------------------------------------------------------
 
     def load(self, path: Path, day: date, payouts: Sequence[PayoutRecord]) -> LoadedBill:
-        """Read the bill (tables ``r`` and ``b``) and the candidate payouts (view ``payouts``)
+        """Read the bill (table ``r``, view ``b``) and the candidate payouts (view ``payouts``)
         at once: DuckDB scans the bill on its threads while this thread writes the payouts
         out. Raises :class:`BillRejectedByStore` for a bill the streaming parser refuses."""
         return self.load_rows(path, day, payout_rows(payouts, day))
@@ -529,7 +531,7 @@ class BillStore:
         self._payout_files = [*self._payout_files, self._write_rows(rows)]
 
     def load_fund_flow(self, path: Path, day: date) -> LoadedBill:
-        """Read a fund-flow bill into tables ``r`` (rows) and ``b`` (per number): fast path,
+        """Read a fund-flow bill into table ``r`` (rows) and view ``b`` (per number): fast path,
         or the streaming parser (which raises :class:`BillRejectedByStore` with its typed
         error for a bad file)."""
         loaded = self._fast_load(path, day, self.db)
@@ -633,11 +635,12 @@ class BillStore:
             return None
         # The two summary lines stay in ``r`` (their number is NULL, so no query of a number
         # sees them): deleting them would rewrite the table.
-        db.execute("DROP TABLE IF EXISTS b")
-        # Counts and sums only: the squares (and first booking) that ``classify`` needs are
-        # read from ``r`` for the few numbers it judges (see ``_details``).
+        # A view: the join that reads it groups as it goes, where a table would first write out
+        # a million groups (measured: about 0.05 s of 0.8 at 1 M rows). Counts and sums only:
+        # the squares (and first booking) that ``classify`` needs are read from ``r`` for the
+        # few numbers it judges (see ``_details``).
         db.execute(
-            """CREATE TABLE b AS SELECT number,
+            """CREATE OR REPLACE VIEW b AS SELECT number,
                 count(*) FILTER (WHERE expense) AS e_cnt,
                 coalesce(sum(fen) FILTER (WHERE expense), 0) AS e_sum,
                 count(*) FILTER (WHERE NOT expense) AS i_cnt,
@@ -714,11 +717,14 @@ class BillStore:
 
     def _write_rows(self, rows: Sequence[PayoutRow]) -> Path:
         """The payout rows as CSV lines, for DuckDB to read in parallel (reading Python
-        objects into DuckDB one value at a time costs several times more)."""
+        objects into DuckDB one value at a time costs several times more). Written a few
+        thousand rows at a time: the same small buffers are reused, where one big string
+        would cost a page fault per fresh 4 KiB (a third of the time, on a VM)."""
         path = self.temp_path(f"payouts-{uuid.uuid4().hex}.csv")
         with path.open("w", encoding="utf-8", newline="") as sink:
-            sink.write("\n".join([f"`{n},{a},{s},{o},{c}" for n, a, s, o, c in rows]))
-            sink.write("\n")
+            for start in range(0, len(rows), _CHUNK):
+                chunk = rows[start : start + _CHUNK]
+                sink.write("".join([f"`{n},{a},{s},{o},{c}\n" for n, a, s, o, c in chunk]))
         return path
 
     def _create(self, table: str, path: Path, columns: dict[str, str]) -> None:
