@@ -66,6 +66,12 @@ class CliError(JinliError):
     title = "Invalid command line"
 
 
+class NotMigrated(JinliError):
+    code = "not_migrated"
+    kind = ErrorKind.UNAVAILABLE
+    title = "The database has no Jinli tables yet; run `jinli db upgrade`"
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
@@ -224,13 +230,28 @@ def _reconcile_deps() -> reconciliation_cli.CliDeps:
 def main() -> None:
     try:
         app(obj=_reconcile_deps())
-    except JinliError as exc:
-        typer.secho(f"error: {exc.detail} [{exc.code}]", err=True, fg=typer.colors.RED)
-        sys.exit(EXIT_CODES[exc.kind])
     except KeyboardInterrupt:
         sys.exit(130)
     except Exception as exc:  # never a traceback to a user; the log has the details
-        typer.secho(
-            f"error: {type(exc).__name__}: {exc} [internal_error]", err=True, fg=typer.colors.RED
-        )
-        sys.exit(1)
+        error = _as_jinli_error(exc)
+        if error is None:
+            first = str(exc).splitlines()[0] if str(exc) else ""
+            typer.secho(
+                f"error: {type(exc).__name__}: {first} [internal_error]",
+                err=True,
+                fg=typer.colors.RED,
+            )
+            sys.exit(1)
+        typer.secho(f"error: {error.detail} [{error.code}]", err=True, fg=typer.colors.RED)
+        sys.exit(EXIT_CODES[error.kind])
+
+
+def _as_jinli_error(exc: Exception) -> JinliError | None:
+    """A domain error as it is; a database without Jinli's tables as ``NotMigrated`` (the
+    driver's message runs on with SQL and parameters); anything else unknown."""
+    if isinstance(exc, JinliError):
+        return exc
+    text = str(exc)
+    if "no such table" in text or "UndefinedTable" in text:
+        return NotMigrated("the database has no Jinli tables yet; run `jinli db upgrade`")
+    return None

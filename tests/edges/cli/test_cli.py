@@ -191,3 +191,25 @@ def test_usage_errors_exit_non_zero_without_traceback(tmp_path: Path) -> None:
     result = _run(["serve", "--port", "not-a-port"], tmp_path)
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
+
+
+def test_a_database_without_tables_gets_one_line_saying_how_to_migrate(tmp_path: Path) -> None:
+    """A command run before ``jinli db upgrade`` must not spill the driver's SQL and
+    parameters: one line naming the fix, the exit code of an unavailable dependency (7)."""
+    result = _run(
+        [
+            "codes",
+            "activate",
+            "00000000-0000-0000-0000-000000000000",
+            "--region",
+            "x",
+            "--distributor",
+            "y",
+        ],
+        tmp_path,
+    )
+    assert result.returncode == 7
+    lines = result.stderr.strip().splitlines()
+    assert lines == [
+        "error: the database has no Jinli tables yet; run `jinli db upgrade` [not_migrated]"
+    ]
