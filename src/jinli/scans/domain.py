@@ -339,6 +339,10 @@ class ClaimStatus(StrEnum):
     """Someone claimed the code first (a re-scan, or a lost race): nothing was changed."""
     exhausted = "exhausted"
     """The code was claimable but its pool has no share left; the caller rolls back."""
+    short = "short"
+    """(Hot stores only.) The code was claimable but the campaign's allowance cannot cover
+    the prize: nothing was changed; the caller tops the allowance up and tries once more,
+    or refuses (``PrizesExhausted``)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,9 +9,12 @@ the service changing: see ``service.ScanEnv.claims`` and ``service.settle_claim`
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol
 
-from jinli.scans.domain import Claim, ClaimTicket
+from jinli.scans.domain import Claim, ClaimTicket, PoolRef
+from jinli.scans.hot import Pending
 
 if TYPE_CHECKING:
     from jinli.platform.db.uow import UnitOfWork
@@ -41,3 +44,44 @@ class ClaimStore(Protocol):
     """
 
     async def claim(self, uow: UnitOfWork, ticket: ClaimTicket, /) -> Claim: ...
+
+
+class HotClaimStore(Protocol):
+    """The production hot path (see ``scans.hot``): a fast store that grabs in one atomic
+    step and keeps an outbox of grabs for the relay. Implementations: Redis (a Lua script,
+    ``scans.adapters.redis_store``) and PostgreSQL (group-committed batches,
+    ``scans.adapters.pg_store``).
+
+    Contract (each implementation has a test for every line):
+    - ``grab`` is atomic: claim the code (at most one ``claimed`` per code ever, I2), take the
+      pool share if ``ticket.pool`` (each share at most once; Σ taken == pool total exactly
+      when the pool is exhausted), take ``draw.amount_fen`` from the campaign's allowance and
+      append the ``Grabbed`` entry — all of it or nothing. ``taken``: claimed before (by
+      anyone, including through the database); ``exhausted``: the pool is empty; ``short``:
+      the allowance cannot cover the prize. Nothing changes on those three.
+    - The returned ``Claim.draw`` is ``ticket.draw`` (pre-drawn) or the pool share taken.
+    - ``allowance`` never goes below 0; ``add_allowance`` adds a tranche at most once per
+      ``tranche`` id (returns whether it was added now); ``release_allowance`` takes what is
+      left out of the store at most once per ``release`` id and returns the same figure on
+      a repeat call (so the ledger can return it to the budget after a crash).
+    - ``pending`` returns grabbed entries not yet ``settled`` (at least once: an entry handed
+      out but not settled within ``stale_seconds`` is handed out again, to any relay).
+    - ``load_pool`` makes the store hold a published pool's shares (idempotent; a store
+      that reads them from the database may do nothing).
+    - Keys on Redis are cluster-ready: every key one grab touches shares the hash tag of its
+      campaign.
+    """
+
+    async def grab(self, ticket: ClaimTicket, draw_id: uuid.UUID, /) -> Claim: ...
+
+    async def load_pool(self, pool: PoolRef, shares: Sequence[int], /) -> None: ...
+
+    async def allowance(self, campaign_id: uuid.UUID, /) -> int: ...
+
+    async def add_allowance(self, campaign_id: uuid.UUID, tranche: str, fen: int, /) -> bool: ...
+
+    async def release_allowance(self, campaign_id: uuid.UUID, release: str, /) -> int: ...
+
+    async def pending(self, *, limit: int, stale_seconds: float) -> list[Pending]: ...
+
+    async def settled(self, entry_ids: Sequence[str], /) -> None: ...
