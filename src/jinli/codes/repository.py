@@ -114,6 +114,12 @@ class CodeRepository(Repository[Code]):
         )
         return (await self.session.execute(stmt)).scalar_one_or_none()
 
+    async def claimed_by(self, lookup_hash: bytes, *, short: bool) -> str | None:
+        """Who claimed the code (``None``: unclaimed, or no such code)."""
+        column = Code.short_hash if short else Code.code_hash
+        stmt = select(Code.claimed_by).where(column == lookup_hash)
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
     async def count_scan(
         self, lookup_hash: bytes, *, short: bool, at: datetime, region: str | None
     ) -> tuple[int, datetime | None, str | None] | None:

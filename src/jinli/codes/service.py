@@ -595,6 +595,26 @@ async def claim_code(
     return scans is not None
 
 
+async def mark_claimed(
+    uow: UnitOfWork,
+    lookup_hash: bytes,
+    *,
+    short: bool,
+    openid: str,
+    at: datetime,
+    region: str | None,
+) -> bool:
+    """Record in the database a claim a hot store already decided (the relay): claim the
+    code for ``openid`` at ``at`` if it is unclaimed; true as well when ``openid`` holds it
+    already (a store that claims in the database, or an entry settled twice); false when
+    someone else holds it. Brand scope (the code's brand)."""
+    repo = CodeRepository(uow)
+    scans = await repo.claim(lookup_hash, short=short, openid=openid, at=at, region=region)
+    if scans is not None:
+        return True
+    return await repo.claimed_by(lookup_hash, short=short) == openid
+
+
 async def count_scan(
     uow: UnitOfWork, lookup_hash: bytes, *, short: bool, region: str | None
 ) -> ScanCount:
