@@ -330,6 +330,9 @@ class GuessingAlert:
     window_seconds: int
 
 
+NO_FEN = Fen(0)
+
+
 @dataclass(frozen=True, slots=True)
 class Money:
     """The campaign's book, from the ledger (the source of truth for money)."""
@@ -340,11 +343,18 @@ class Money:
     reserved_fen: Fen
     available_fen: Fen
     returned_fen: Fen
+    allotted_fen: Fen = NO_FEN
+    """预拨: set aside for the scan hot path's allowance; not promised to anyone yet."""
+
+    @property
+    def remaining_fen(self) -> Fen:
+        """Not promised to anyone yet: available, plus what the hot path still holds."""
+        return Fen(self.available_fen + self.allotted_fen)
 
     @property
     def budget_fen(self) -> Fen:
-        """What this campaign can spend in all: paid + reserved + still available."""
-        return Fen(self.paid_fen + self.reserved_fen + self.available_fen)
+        """What this campaign can spend in all: paid + reserved + still remaining."""
+        return Fen(self.paid_fen + self.reserved_fen + self.remaining_fen)
 
     @property
     def spent_fen(self) -> Fen:
@@ -459,7 +469,7 @@ def burn(
 
     The recent rate is the prizes won in this Beijing hour and the one before, divided by the
     time they cover (60–120 min, less if the campaign began inside it). The projection is
-    ``now + available / rate``; it matters only while the window is open.
+    ``now + remaining / rate`` (available + allotted); it matters only while the window is open.
     """
     window = (ends_at - starts_at).total_seconds()
     elapsed = min(max((now - starts_at).total_seconds(), 0.0), window)
@@ -474,10 +484,10 @@ def burn(
             fen for hour, fen in prize_fen_by_hour.items() if hour_start(hour) >= floor_hour(since)
         )
         rate = Fen(int(recent * 3600 // span))
-    exhausted = budget > 0 and money.available_fen == 0
+    exhausted = budget > 0 and money.remaining_fen == 0
     exhausts_at = None
-    if rate and money.available_fen > 0 and starts_at <= now < ends_at:
-        exhausts_at = now + timedelta(seconds=money.available_fen * 3600 // rate)
+    if rate and money.remaining_fen > 0 and starts_at <= now < ends_at:
+        exhausts_at = now + timedelta(seconds=money.remaining_fen * 3600 // rate)
     return Burn(
         elapsed_bp=elapsed_bp,
         spent_bp=spent_bp,

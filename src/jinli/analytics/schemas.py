@@ -41,7 +41,11 @@ class MoneyRead(Schema):
     reserved_fen: int
     available_fen: int = Field(description="Remaining: not yet promised to anyone")
     returned_fen: int
-    budget_fen: int = Field(description="paid + reserved + available")
+    allotted_fen: int = Field(
+        0, description="预拨: set aside for the scan hot path's allowance, not yet promised"
+    )
+    remaining_fen: int = Field(0, description="available + allotted")
+    budget_fen: int = Field(description="paid + reserved + available + allotted")
     spent_fen: int = Field(description="paid + reserved")
 
 

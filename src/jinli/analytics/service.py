@@ -221,6 +221,7 @@ async def live_view(
             reserved_fen=balances.reserved,
             available_fen=balances.available,
             returned_fen=balances.returned,
+            allotted_fen=balances.allotted,
         ),
         invalid_by_hour=await _invalid_by_hour(counters, hours, now),
         cross_region_alerts=[

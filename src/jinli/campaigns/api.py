@@ -63,6 +63,7 @@ def budget_read(b: Balances) -> BudgetRead:
         reserved_fen=b.reserved,
         paid_fen=b.paid,
         returned_fen=b.returned,
+        allotted_fen=b.allotted,
     )
 
 

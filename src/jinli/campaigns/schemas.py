@@ -178,6 +178,9 @@ class BudgetRead(BaseModel):
     reserved_fen: int
     paid_fen: int
     returned_fen: int
+    allotted_fen: int = 0
+    """预拨: set aside for the scan hot path's allowance (not available to anything else,
+    not promised to anyone yet)."""
 
 
 class CampaignRead(Schema):

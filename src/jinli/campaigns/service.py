@@ -243,6 +243,8 @@ async def _settle_books(uow: UnitOfWork, campaign: Campaign, gate: SettlementGat
     budget = await ledger.balances(uow, campaign.id)
     if budget.reserved:
         raise NotSettleable(f"{budget.reserved} fen are still reserved for payouts in flight")
+    if budget.allotted:
+        raise NotSettleable(f"{budget.allotted} fen are still allotted to the scan hot path")
     blockers = await _gate_blockers(uow, campaign, gate)
     if blockers:
         raise NotReconciled(blockers)
@@ -271,6 +273,8 @@ async def settle_check(
     found = []
     if budget.reserved:
         found.append(f"{budget.reserved} fen are still reserved for payouts in flight")
+    if budget.allotted:
+        found.append(f"{budget.allotted} fen are still allotted to the scan hot path")
     try:
         found += await _gate_blockers(uow, campaign, gate)
     except SettlementCheckUnavailable as exc:

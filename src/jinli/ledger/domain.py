@@ -20,6 +20,11 @@ class Account(StrEnum):
     """Confirmed paid out through WeChat Pay."""
     returned = "returned"
     """Unspent budget handed back to the brand (e.g. at settlement)."""
+    allotted = "allotted"
+    """预拨额度: budget set aside for a hot store's allowance (``scans.hot``). The store
+    spends it grab by grab; the relay moves each settled grab's fen back through
+    ``available`` into ``reserved`` (``unallot`` + ``reserve`` in one transaction), and what
+    the store did not spend is returned with ``unallot`` when the campaign stops."""
 
 
 class TransactionKind(StrEnum):
@@ -29,6 +34,10 @@ class TransactionKind(StrEnum):
     void = "void"
     refund = "refund"
     withdraw = "withdraw"
+    allot = "allot"
+    """available → allotted: a tranche of allowance handed to the hot store."""
+    unallot = "unallot"
+    """allotted → available: a settled grab's fen (reserved next) or a released allowance."""
 
 
 class HoldStatus(StrEnum):
@@ -56,6 +65,8 @@ MOVES: dict[TransactionKind, tuple[Account, Account]] = {
     TransactionKind.void: (Account.reserved, Account.available),
     TransactionKind.refund: (Account.paid, Account.available),
     TransactionKind.withdraw: (Account.available, Account.returned),
+    TransactionKind.allot: (Account.available, Account.allotted),
+    TransactionKind.unallot: (Account.allotted, Account.available),
 }
 """Each kind of transaction moves money from one account (debited) to another (credited)."""
 
@@ -111,9 +122,12 @@ def legs_for(kind: TransactionKind, amount_fen: Fen) -> tuple[Leg, Leg]:
     return Leg(source, Fen(-amount_fen)), Leg(target, amount_fen)
 
 
+NO_FEN = Fen(0)
+
+
 @dataclass(frozen=True, slots=True)
 class Balances:
-    """The five balances of a book, as positive amounts (``funded`` = −funding)."""
+    """The balances of a book, as positive amounts (``funded`` = −funding)."""
 
     funded: Fen
     available: Fen
@@ -121,10 +135,13 @@ class Balances:
     paid: Fen
     returned: Fen
     cap: Fen
+    allotted: Fen = NO_FEN
+    """预拨额度: set aside for the hot store's allowance (not promised to anyone yet, but
+    not available to other spending either)."""
 
     def check(self) -> None:
         """INV-BUDGET: conservation, no negative balance, nothing funded beyond the cap."""
-        parts = (self.available, self.reserved, self.paid, self.returned)
+        parts = (self.available, self.allotted, self.reserved, self.paid, self.returned)
         if any(p < 0 for p in parts) or self.funded < 0:
             raise LedgerInvariantBroken(f"negative balance in {self}")
         if sum(parts) != self.funded:
@@ -141,4 +158,5 @@ class Balances:
             paid=Fen(accounts.get(Account.paid, 0)),
             returned=Fen(accounts.get(Account.returned, 0)),
             cap=Fen(cap),
+            allotted=Fen(accounts.get(Account.allotted, 0)),
         )

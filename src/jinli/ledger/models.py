@@ -60,6 +60,7 @@ class LedgerTransaction(BrandOwned, Base):
     """One balanced money movement. Immutable."""
 
     __tablename__ = "ledger_transactions"
+    __table_args__ = (Index("ix_ledger_transactions_book_kind_memo", "book_id", "kind", "memo"),)
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
     book_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("ledger_books.id"), index=True)
@@ -69,6 +70,8 @@ class LedgerTransaction(BrandOwned, Base):
     amount_fen: Mapped[int] = mapped_column(CheckConstraint("amount_fen > 0", name="positive"))
     hold_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
     memo: Mapped[str] = mapped_column(String(200), default="")
+    """Why the money moved; for ``allot``/``unallot`` a unique name (the tranche, the grab,
+    the release) that makes the movement idempotent (indexed with the book)."""
     at: Mapped[datetime] = mapped_column()
 
 

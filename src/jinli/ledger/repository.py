@@ -8,7 +8,7 @@ from typing import cast
 
 from sqlalchemy import CursorResult, Select, func, select, update
 
-from jinli.ledger.domain import Account, HoldStatus, Leg
+from jinli.ledger.domain import Account, HoldStatus, Leg, TransactionKind
 from jinli.ledger.models import (
     LedgerBalance,
     LedgerBook,
@@ -49,6 +49,18 @@ class BalanceRepository(Repository[LedgerBalance]):
         stmt = stmt.values(balance_fen=new_balance).execution_options(synchronize_session=False)
         result = cast(CursorResult[tuple[()]], await self.session.execute(stmt))
         return result.rowcount == 1
+
+    async def holding(self, account: Account) -> list[tuple[uuid.UUID, uuid.UUID, int]]:
+        """(brand, book, balance) of every book with a positive balance on ``account``."""
+        stmt = (
+            self.select()
+            .with_only_columns(
+                LedgerBalance.brand_id, LedgerBalance.book_id, LedgerBalance.balance_fen
+            )
+            .where(LedgerBalance.account == account, LedgerBalance.balance_fen > 0)
+            .order_by(LedgerBalance.book_id)
+        )
+        return [(b, k, int(f)) for b, k, f in (await self.session.execute(stmt)).all()]
 
     async def totals(self) -> dict[Account, int]:
         """Sum of every account over all books the session may see (the acting brand)."""
@@ -112,6 +124,64 @@ class TransactionRepository(Repository[LedgerTransaction]):
             .where(LedgerTransaction.book_id == book_id)
             .order_by(LedgerTransaction.id.desc())
         )
+
+    async def since(
+        self, kind: TransactionKind, at: datetime
+    ) -> list[tuple[uuid.UUID, uuid.UUID, str, int]]:
+        """(brand, book, memo, amount) of every ``kind`` transaction from ``at`` on, oldest
+        first, over every book the session may see."""
+        stmt = (
+            self.select()
+            .with_only_columns(
+                LedgerTransaction.brand_id,
+                LedgerTransaction.book_id,
+                LedgerTransaction.memo,
+                LedgerTransaction.amount_fen,
+            )
+            .where(LedgerTransaction.kind == kind, LedgerTransaction.at >= at)
+            .order_by(LedgerTransaction.id)
+        )
+        return [(b, k, m, int(a)) for b, k, m, a in (await self.session.execute(stmt)).all()]
+
+    async def latest(
+        self, book_id: uuid.UUID, kind: TransactionKind, limit: int
+    ) -> list[tuple[uuid.UUID, uuid.UUID, str, int]]:
+        """(brand, book, memo, amount) of the book's latest ``kind`` transactions, newest
+        first."""
+        stmt = (
+            self.select()
+            .with_only_columns(
+                LedgerTransaction.brand_id,
+                LedgerTransaction.book_id,
+                LedgerTransaction.memo,
+                LedgerTransaction.amount_fen,
+            )
+            .where(LedgerTransaction.book_id == book_id, LedgerTransaction.kind == kind)
+            .order_by(LedgerTransaction.id.desc())
+            .limit(limit)
+        )
+        return [(b, k, m, int(a)) for b, k, m, a in (await self.session.execute(stmt)).all()]
+
+    async def count(
+        self,
+        book_id: uuid.UUID,
+        kind: TransactionKind,
+        *,
+        memo: str | None = None,
+        memo_prefix: str | None = None,
+    ) -> int:
+        """How many ``kind`` transactions of the book have exactly ``memo``, or a memo
+        starting with ``memo_prefix`` (index ``(book_id, kind, memo)``)."""
+        stmt = (
+            self.select()
+            .with_only_columns(func.count())
+            .where(LedgerTransaction.book_id == book_id, LedgerTransaction.kind == kind)
+        )
+        if memo is not None:
+            stmt = stmt.where(LedgerTransaction.memo == memo)
+        if memo_prefix is not None:
+            stmt = stmt.where(LedgerTransaction.memo.startswith(memo_prefix, autoescape=True))
+        return int((await self.session.scalar(stmt)) or 0)
 
 
 class HoldRepository(Repository[LedgerHold]):

@@ -8,6 +8,8 @@ account cannot cover it, nothing is written and the caller gets ``InsufficientBu
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy.exc import IntegrityError
 
@@ -57,7 +59,7 @@ def _brand(uow: UnitOfWork) -> uuid.UUID:
 
 
 async def open_book(uow: UnitOfWork, book_id: uuid.UUID, *, cap_fen: Fen) -> None:
-    """Create the budget book of a campaign with its five accounts at zero."""
+    """Create the budget book of a campaign with its accounts (``Account``) at zero."""
     cap_fen = check_cap(cap_fen)
     brand_id = _brand(uow)
     BookRepository(uow).add(LedgerBook(id=book_id, brand_id=brand_id, created_at=uow.clock.now()))
@@ -131,6 +133,79 @@ async def fund(uow: UnitOfWork, book_id: uuid.UUID, amount_fen: Fen, *, memo: st
 async def withdraw(uow: UnitOfWork, book_id: uuid.UUID, amount_fen: Fen, *, memo: str = "") -> None:
     """Hand unspent budget back to the brand (available → returned)."""
     await _move(uow, book_id, TransactionKind.withdraw, amount_fen, memo=memo)
+
+
+async def allot(uow: UnitOfWork, book_id: uuid.UUID, amount_fen: Fen, *, memo: str) -> None:
+    """Set budget aside for a hot store's allowance, 预拨额度 (available → allotted);
+    ``InsufficientBudget`` when available cannot cover it. ``memo`` names the tranche (the
+    store's idempotency key), so the tranche can be re-applied after a crash."""
+    await _move(uow, book_id, TransactionKind.allot, amount_fen, memo=memo)
+
+
+async def unallot(uow: UnitOfWork, book_id: uuid.UUID, amount_fen: Fen, *, memo: str) -> bool:
+    """Take allotted budget back (allotted → available): a settled grab's fen on its way to
+    ``reserved``, or what the hot store released; ``InsufficientBudget`` when allotted
+    cannot cover it (a bug: the store never holds more than the ledger allotted).
+
+    Idempotent per ``memo`` (a grab, a release): when an unallot with this memo exists
+    already, nothing moves and the answer is ``False``. The check runs *after* the debit's
+    conditional UPDATE, which holds the book's allotted row: a concurrent twin waits for
+    the first to commit, then sees its transaction (PostgreSQL, READ COMMITTED; SQLite
+    serialises writers anyway)."""
+    amount_fen = check_amount(amount_fen)
+    repo = TransactionRepository(uow)
+    if await repo.count(book_id, TransactionKind.unallot, memo=memo):
+        return False
+    try:
+        async with uow.session.begin_nested():
+            await _move(uow, book_id, TransactionKind.unallot, amount_fen, memo=memo)
+            await uow.session.flush()
+            if await repo.count(book_id, TransactionKind.unallot, memo=memo) > 1:
+                raise _Twin()
+    except _Twin:
+        return False
+    return True
+
+
+class _Twin(Exception):
+    """Raised inside ``unallot``'s savepoint to undo a movement a concurrent twin made."""
+
+
+async def allotted_books(uow: UnitOfWork) -> list[tuple[uuid.UUID, uuid.UUID, Fen]]:
+    """(brand, book, allotted fen) of every book with budget allotted, over the books the
+    unit of work sees (all of them in a system unit of work)."""
+    return [(b, k, Fen(f)) for b, k, f in await BalanceRepository(uow).holding(Account.allotted)]
+
+
+@dataclass(frozen=True, slots=True)
+class Allotment:
+    """One ``allot`` transaction: the tranche ``memo`` of ``amount_fen`` for a book."""
+
+    brand_id: uuid.UUID
+    book_id: uuid.UUID
+    memo: str
+    amount_fen: Fen
+
+
+async def allotments(uow: UnitOfWork, *, since: datetime) -> list[Allotment]:
+    """Every allotment made from ``since`` on, oldest first, over the books the unit of work
+    sees (all books in a system unit of work): what a hot store must hold (restore)."""
+    rows = await TransactionRepository(uow).since(TransactionKind.allot, since)
+    return [Allotment(b, k, m, Fen(a)) for b, k, m, a in rows]
+
+
+async def latest_allotments(uow: UnitOfWork, book_id: uuid.UUID, *, limit: int) -> list[Allotment]:
+    """The book's ``limit`` latest allotments, newest first."""
+    rows = await TransactionRepository(uow).latest(book_id, TransactionKind.allot, limit)
+    return [Allotment(b, k, m, Fen(a)) for b, k, m, a in rows]
+
+
+async def count_transactions(
+    uow: UnitOfWork, book_id: uuid.UUID, kind: TransactionKind, *, memo_prefix: str = ""
+) -> int:
+    """How many ``kind`` transactions of the book have a memo starting with ``memo_prefix``
+    (e.g. the releases so far, which name the next one)."""
+    return await TransactionRepository(uow).count(book_id, kind, memo_prefix=memo_prefix)
 
 
 async def set_cap(uow: UnitOfWork, book_id: uuid.UUID, cap_fen: Fen) -> None:

@@ -78,6 +78,7 @@ ZH: dict[str, str] = {
     "Reserved": "已预留",
     "Paid": "已支付",
     "Returned": "已退回",
+    "Allotted": "预拨",
     "Top up": "追加预算",
     "Amount (yuan)": "金额（元）",
     "Memo": "备注",
@@ -123,6 +124,8 @@ ZH: dict[str, str] = {
     "void": "撤销预留",
     "refund": "退款回预算",
     "withdraw": "退回品牌",
+    "allot": "预拨额度",
+    "unallot": "预拨退回",
     "Add operator": "添加操作员",
     "Deactivate": "停用",
     "Active": "启用中",
@@ -438,6 +441,8 @@ EN: dict[str, str] = {
     "void": "Reservation voided",
     "refund": "Refund to budget",
     "withdraw": "Returned to brand",
+    "allot": "Allotted to the hot path",
+    "unallot": "Back from the hot path",
 }
 """English labels for the enum values the templates show (the values themselves are codes)."""
 
