@@ -449,6 +449,9 @@ class CodeLookup:
 
     form: CodeForm
     serial: int
+    code_hash: bytes
+    """The code's own key (the full form's hash), whichever form was scanned: a claim is
+    keyed by it, so the short and the full form of one code are one claim."""
     batch_id: UUID
     brand_id: UUID
     campaign_id: UUID

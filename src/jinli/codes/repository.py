@@ -6,10 +6,27 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
-from typing import cast
+from typing import NamedTuple, cast
 
-from sqlalchemy import Select, Table, case, func, select, update
+from sqlalchemy import (
+    DateTime,
+    LargeBinary,
+    Select,
+    String,
+    Table,
+    Update,
+    any_,
+    bindparam,
+    case,
+    column,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.sql.elements import ColumnElement
 
 from jinli.codes.domain import BatchStatus, CodeChunk
 from jinli.codes.models import Code, CodeBatch
@@ -141,3 +158,144 @@ class CodeRepository(Repository[Code]):
         )
         row = (await self.session.execute(stmt)).one_or_none()
         return None if row is None else (int(row[0]), row[1], row[2])
+
+    # --- the hot store's batch claim (``scans.adapters.pg_store``: many claims, one commit) --
+
+    async def lock_unclaimed(self, lookups: Sequence[tuple[bytes, bool]]) -> list[LockedCode]:
+        """Lock the unclaimed rows of these codes, looked up by (hash, is the short form), in
+        primary-key order, and write nothing. Returns each row locked, with the scan figures
+        it had (``unclaim_many`` puts them back); claimed or unknown codes are absent.
+
+        On PostgreSQL the rows are taken ``FOR UPDATE`` after an ``ORDER BY code_hash``, so
+        concurrent batches lock in one order and cannot deadlock; a row another transaction
+        claims while we wait is re-checked and left out. SQLite's one writer needs no lock."""
+        full = [h for h, short in lookups if not short]
+        shorts = [h for h, short in lookups if short]
+        if self.uow.is_postgres:
+            rows = await self.session.execute(_LOCK_UNCLAIMED_PG, {"full": full, "shorts": shorts})
+        else:
+            found = or_(Code.code_hash.in_(full), Code.short_hash.in_(shorts))
+            rows = await self.session.execute(_lock_unclaimed(found))
+        return [LockedCode(*row) for row in rows]
+
+    async def claim_many(
+        self, claims: Sequence[tuple[bytes, str, datetime, str | None]]
+    ) -> set[bytes]:
+        """Claim codes by their primary hash for (openid, at, scan region) each and count the
+        scan, as ``claim`` does one: the same conditional UPDATE (``claimed_at IS NULL``),
+        over all of them in ONE statement on PostgreSQL (``UPDATE … FROM unnest(…)``). Lock
+        the rows first (``lock_unclaimed``) to fix the lock order. Returns the hashes claimed
+        (each at most once, however often it is listed)."""
+        if not claims:
+            return set()
+        if not self.uow.is_postgres:
+            won: set[bytes] = set()
+            for code_hash, openid, at, region in claims:
+                if code_hash not in won and await self.claim(
+                    code_hash, short=False, openid=openid, at=at, region=region
+                ):
+                    won.add(code_hash)
+            return won
+        params = {
+            "hashes": [c[0] for c in claims],
+            "openids": [c[1] for c in claims],
+            "ats": [c[2] for c in claims],
+            "regions": [c[3] for c in claims],
+        }
+        return set((await self.session.execute(_CLAIM_MANY_PG, params)).scalars())
+
+    async def unclaim_many(self, rows: Sequence[LockedCode]) -> None:
+        """Undo ``claim_many`` inside the same transaction: the rows get back the figures
+        ``lock_unclaimed`` read (unclaimed, the scan not counted), as if never claimed."""
+        for row in rows:
+            stmt = (
+                update(Code)
+                .where(Code.code_hash == row.code_hash)
+                .values(
+                    claimed_at=None,
+                    claimed_by=None,
+                    scans=row.scans,
+                    first_scanned_at=row.first_scanned_at,
+                    first_scan_region=row.first_scan_region,
+                )
+                .execution_options(synchronize_session=False)
+            )
+            await self.session.execute(stmt)
+
+
+class LockedCode(NamedTuple):
+    """A code row ``lock_unclaimed`` locked, as it was."""
+
+    code_hash: bytes
+    short_hash: bytes | None
+    brand_id: uuid.UUID
+    scans: int
+    first_scanned_at: datetime | None
+    first_scan_region: str | None
+
+
+def _lock_unclaimed(
+    found: ColumnElement[bool],
+) -> Select[bytes, bytes | None, uuid.UUID, int, datetime | None, str | None]:
+    return (
+        select(
+            Code.code_hash,
+            Code.short_hash,
+            Code.brand_id,
+            Code.scans,
+            Code.first_scanned_at,
+            Code.first_scan_region,
+        )
+        .where(found, Code.claimed_at.is_(None))
+        .order_by(Code.code_hash)
+        .with_for_update(of=Code)
+    )
+
+
+def _claim_many_pg() -> Update:
+    """Core (not ORM) on purpose: the ORM's bulk-UPDATE machinery costs more than the
+    statement at the hot store's rate. System scope only (the tenancy guard refuses Core
+    statements on brand tables in a brand scope)."""
+    table = cast(Table, Code.__table__)
+    code = table.c
+    claims = (
+        func.unnest(
+            bindparam("hashes", type_=ARRAY(LargeBinary)),
+            bindparam("openids", type_=ARRAY(String)),
+            bindparam("ats", type_=ARRAY(DateTime(timezone=True))),
+            bindparam("regions", type_=ARRAY(String)),
+        )
+        .table_valued(
+            column("code_hash", LargeBinary),
+            column("openid", String),
+            column("at", DateTime(timezone=True)),
+            column("region", String),
+            name="claims",
+        )
+        .render_derived()
+    )
+    return (
+        update(table)
+        .where(code.code_hash == claims.c.code_hash, code.claimed_at.is_(None))
+        .values(
+            claimed_at=claims.c.at,
+            claimed_by=claims.c.openid,
+            scans=code.scans + 1,
+            first_scanned_at=func.coalesce(code.first_scanned_at, claims.c.at),
+            first_scan_region=case(
+                (code.first_scanned_at.is_(None), claims.c.region),
+                else_=code.first_scan_region,
+            ),
+        )
+        .returning(code.code_hash)
+    )
+
+
+# The batch claim's PostgreSQL statements, built once (and their cache keys with them).
+_LOCK_UNCLAIMED_PG = _lock_unclaimed(
+    or_(
+        Code.code_hash == any_(bindparam("full", type_=ARRAY(LargeBinary))),
+        Code.short_hash == any_(bindparam("shorts", type_=ARRAY(LargeBinary))),
+    )
+)
+_CLAIM_MANY_PG = _claim_many_pg()

@@ -19,7 +19,7 @@ import os
 import secrets
 import uuid
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -41,6 +41,7 @@ from jinli.codes.errors import (
 )
 from jinli.codes.models import CodeBatch
 from jinli.codes.repository import BatchRepository, CodeRepository
+from jinli.codes.repository import LockedCode as LockedCode  # the batch claim's rows
 from jinli.codes.schemas import BatchActivate, BatchCreate
 from jinli.kernel.events import DomainEvent
 from jinli.kernel.pagination import Page, PageRequest
@@ -525,6 +526,7 @@ async def verify(uow: UnitOfWork, env: CodeEnv, text: str) -> CodeLookup:
     return CodeLookup(
         form=parsed.form,
         serial=code.serial,
+        code_hash=code.code_hash,
         batch_id=batch.id,
         brand_id=batch.brand_id,
         campaign_id=batch.campaign_id,
@@ -637,3 +639,62 @@ async def planned_codes(uow: UnitOfWork, campaign_id: uuid.UUID) -> dict[str | N
         if batch.status != BatchStatus.voided:
             plan[batch.region] = plan.get(batch.region, 0) + batch.size
     return plan
+
+
+# --- the hot store's batch claim (many scans, one transaction) ---------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CodeClaim:
+    """One claim in a batch: which code (by the hash of the form scanned), for whom, when and
+    where, and the brand the scan believes owns it (a row of another brand is not claimed)."""
+
+    lookup_hash: bytes
+    short: bool
+    brand_id: uuid.UUID
+    openid: str
+    at: datetime
+    region: str | None
+
+
+async def lock_claimable_codes(
+    uow: UnitOfWork, claims: Sequence[CodeClaim]
+) -> list[LockedCode | None]:
+    """Step one of a batch claim: lock the codes these claims could win and write nothing.
+    For each claim, the code row (as it is) if it may claim it — the code exists, belongs to
+    the claim's brand, is unclaimed, and no earlier claim of the list names the same code (by
+    either form) — else ``None``. The rows stay locked (PostgreSQL, in primary-key order)
+    until the transaction ends, so ``claim_locked_codes`` then wins every one of them.
+
+    System scope: a batch mixes brands, and each claim names its own."""
+    locked = await CodeRepository(uow).lock_unclaimed([(c.lookup_hash, c.short) for c in claims])
+    by_full = {row.code_hash: row for row in locked}
+    by_short = {row.short_hash: row for row in locked if row.short_hash is not None}
+    taken: set[bytes] = set()
+    answer: list[LockedCode | None] = []
+    for claim in claims:
+        row = (by_short if claim.short else by_full).get(claim.lookup_hash)
+        if row is None or row.brand_id != claim.brand_id or row.code_hash in taken:
+            answer.append(None)
+            continue
+        taken.add(row.code_hash)
+        answer.append(row)
+    return answer
+
+
+async def claim_locked_codes(
+    uow: UnitOfWork, claims: Sequence[tuple[LockedCode, CodeClaim]]
+) -> set[bytes]:
+    """Step two: claim the codes ``lock_claimable_codes`` locked — (row, claim) each — and
+    count their scans, in one statement (``CodeRepository.claim_many``; the same conditional
+    UPDATE as ``claim_code``). Returns the code hashes claimed. System scope."""
+    return await CodeRepository(uow).claim_many(
+        [(row.code_hash, c.openid, c.at, c.region) for row, c in claims]
+    )
+
+
+async def unclaim_locked_codes(uow: UnitOfWork, rows: Sequence[LockedCode]) -> None:
+    """Undo ``claim_locked_codes`` for these rows before the transaction commits (a grab
+    that turned out unpayable): each row is put back as it was locked. System scope."""
+    if rows:
+        await CodeRepository(uow).unclaim_many(rows)

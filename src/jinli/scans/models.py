@@ -1,5 +1,6 @@
-"""Tables of scan-to-win: every draw (the audit log of who won what, and why), and the
-pre-split reward pools with their shares."""
+"""Tables of scan-to-win: every draw (the audit log of who won what, and why), the
+pre-split reward pools with their shares, and the PostgreSQL hot store's allowance and grab
+outbox."""
 
 from __future__ import annotations
 
@@ -17,13 +18,14 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     String,
+    Text,
     Uuid,
     text,
 )
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 
 from jinli.kernel.ids import new_id
-from jinli.platform.db.base import Base, BrandOwned
+from jinli.platform.db.base import Base, BigIntPK, BrandOwned
 from jinli.rewards.domain import DrawOutcome
 from jinli.scans.domain import DrawKind
 
@@ -128,3 +130,79 @@ class ScanPoolShare(BrandOwned, Base):
     )
     position: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     amount_fen: Mapped[int] = mapped_column(BigInteger)
+
+
+# --- the PostgreSQL hot store (``scans.adapters.pg_store``): allowance and grab outbox --------
+
+
+class ScanAllowance(BrandOwned, Base):
+    """A campaign's allowance (额度) in the PostgreSQL hot store: fen the ledger has set
+    aside (``allotted``) that grabs may take without asking the ledger. One row per campaign;
+    the store locks it after the codes and the pool (see ``SqlClaimStore``'s lock order).
+
+    Every fen is accounted for by the last CHECK: what came in by tranches is what is left,
+    plus what grabs took, plus what releases gave back to the ledger."""
+
+    __tablename__ = "scan_allowances"
+    __table_args__ = (
+        CheckConstraint("fen >= 0", name="fen"),
+        CheckConstraint(
+            "granted_fen >= 0 AND grabbed_fen >= 0 AND released_fen >= 0", name="totals"
+        ),
+        CheckConstraint("granted_fen = fen + grabbed_fen + released_fen", name="conserved"),
+    )
+
+    campaign_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("campaigns.id"), primary_key=True)
+    fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    """What grabs may still take."""
+    granted_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    """Σ of the tranches added."""
+    grabbed_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    """Σ of the prizes grabs took."""
+    released_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    """Σ of what releases took back out (for the ledger to return to the budget)."""
+    updated_at: Mapped[datetime] = mapped_column()
+
+
+class ScanAllowanceMove(BrandOwned, Base):
+    """One tranche added to an allowance, or one release of what was left: the row of its
+    unique id makes both idempotent (a repeat finds it and changes nothing; a repeated
+    release answers the figure stored here)."""
+
+    __tablename__ = "scan_allowance_moves"
+    __table_args__ = (
+        CheckConstraint("fen >= 0", name="fen"),
+        CheckConstraint("kind IN ('tranche', 'release')", name="kind"),
+    )
+
+    id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    """The tranche id (``hot.tranche_id``) or the release id."""
+    campaign_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("campaigns.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(10))
+    fen: Mapped[int] = mapped_column(BigInteger)
+    """The tranche's fen, or what the release took out."""
+    created_at: Mapped[datetime] = mapped_column()
+
+
+class ScanGrab(BrandOwned, Base):
+    """The PostgreSQL hot store's outbox: one ``hot.Grabbed`` entry per successful grab,
+    written in the grab's transaction, handed to the relay by ``pending`` and deleted by
+    ``settled``. The entry id the relay sees is ``str(id)``.
+
+    A queue table that is written at the grab rate: ``brand_id`` and ``campaign_id`` carry
+    no foreign key or index (each would cost a lookup or an index insert per grab; the rows
+    are transient and the entry repeats both)."""
+
+    __tablename__ = "scan_grabs"
+
+    @declared_attr
+    def brand_id(cls) -> Mapped[uuid.UUID]:
+        return mapped_column(Uuid())
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    campaign_id: Mapped[uuid.UUID] = mapped_column(Uuid())
+    entry: Mapped[str] = mapped_column(Text)
+    """``hot.encode`` of the ``Grabbed`` entry (JSON)."""
+    created_at: Mapped[datetime] = mapped_column()
+    handed_out_at: Mapped[datetime | None] = mapped_column()
+    """When ``pending`` last handed the entry to a relay (``None``: never)."""

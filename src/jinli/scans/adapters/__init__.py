@@ -1,0 +1,1 @@
+"""Adapters of the scan's ports: the hot claim stores (PostgreSQL, Redis)."""
