@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import importlib
 import secrets
+import uuid
 from pathlib import Path
+from typing import cast
 
+import structlog
+
+from jinli.accounts.domain import Actor
 from jinli.app import (
     models,  # noqa: F401 - every table registered before first use
     wechat,
@@ -19,13 +25,16 @@ from jinli.platform.counters import (
     RedisCounterStore,
 )
 from jinli.platform.db.engine import create_engine, is_sqlite
-from jinli.platform.db.uow import make_sessionmaker
+from jinli.platform.db.uow import UnitOfWork, make_sessionmaker
 from jinli.platform.logging import configure_logging
 from jinli.platform.redis import create_redis
 from jinli.platform.runtime import Runtime
 from jinli.platform.settings import Settings
 from jinli.reconciliation import service as reconciliation_service
 from jinli.scans import service as scans_service
+from jinli.scans.ports import HotClaimStore
+
+log = structlog.get_logger()
 
 
 def load_settings() -> Settings:
@@ -74,10 +83,63 @@ def bootstrap(settings: Settings | None = None, *, clock: Clock | None = None) -
     runtime.extras[SETTLEMENT_GATE] = reconciliation_service.settlement_blockers
     # Likewise scans: publishing a paying rule checks its budget and pre-splits its pool there;
     # without it, the edges refuse to publish a paying rule (fail closed).
-    prepare: PublishPreparation = scans_service.prepare_publish
-    runtime.extras[PUBLISH_PREPARATION] = prepare
+    wire_hot_store(runtime, _hot_store(runtime))
     runtime.extras[reconciliation_service.BILL_SOURCE] = lambda: _bill_source(runtime)
     return runtime
+
+
+def hot_path(settings: Settings, *, has_redis: bool, dialect: str) -> str:
+    """The hot path ``scans.hot_path`` names: ``auto`` is redis with Redis, postgres on
+    PostgreSQL, sql otherwise. A store the deployment cannot run is refused here."""
+    chosen = settings.scans.hot_path
+    if chosen == "auto":
+        return "redis" if has_redis else "postgres" if dialect == "postgresql" else "sql"
+    if chosen == "redis" and not has_redis:
+        raise ValueError("JINLI_SCANS__HOT_PATH=redis needs JINLI_REDIS_URL")
+    if chosen == "postgres" and dialect != "postgresql":
+        raise ValueError("JINLI_SCANS__HOT_PATH=postgres needs a PostgreSQL database")
+    return chosen
+
+
+def _hot_store(runtime: Runtime) -> HotClaimStore | None:
+    """The scan hot store the settings ask for, or ``None`` (the SQL claim). The adapter is
+    imported only when chosen (by name: a deployment without it still boots on sql)."""
+    chosen = hot_path(
+        runtime.settings, has_redis=runtime.redis is not None, dialect=runtime.dialect
+    )
+    if chosen == "redis":
+        module = importlib.import_module("jinli.scans.adapters.redis_store")
+        return cast(
+            HotClaimStore,
+            module.RedisHotStore(runtime.redis, prefix=runtime.settings.redis_key_prefix),
+        )
+    if chosen == "postgres":
+        module = importlib.import_module("jinli.scans.adapters.pg_store")
+        return cast(HotClaimStore, module.PgHotStore(runtime.engine))
+    return None
+
+
+def wire_hot_store(runtime: Runtime, store: HotClaimStore | None) -> None:
+    """Put the scan hot store (``scans.hot_store``; ``None``: the SQL claim) and the publish
+    hook that knows about it into the runtime. Bootstrap calls it with the store the settings
+    name; tests and benchmarks may call it again with their own (before the first scan, or
+    the scan environment cached in the runtime is rebuilt)."""
+    tranche = runtime.settings.scans.allowance_tranche_fen
+    runtime.extras.pop(scans_service.ENV_KEY, None)
+    runtime.extras.pop(scans_service.HOT_STORE_KEY, None)
+    if store is None:
+        prepare: PublishPreparation = scans_service.prepare_publish
+    else:
+        runtime.extras[scans_service.HOT_STORE_KEY] = store
+        log.info("scans.hot_path", store=type(store).__name__, tranche_fen=tranche)
+
+        async def prepare_hot(uow: UnitOfWork, actor: Actor, campaign_id: uuid.UUID, /) -> object:
+            return await scans_service.prepare_publish(
+                uow, actor, campaign_id, hot=store, tranche_fen=tranche
+            )
+
+        prepare = prepare_hot
+    runtime.extras[PUBLISH_PREPARATION] = prepare
 
 
 def _bill_source(runtime: Runtime) -> tuple[WeChatPayV3Client, str]:

@@ -180,6 +180,29 @@ class ScanSettings(BaseModel):
     beyond it a genuine code is refused (``scan.refused`` reason ``throttled``)."""
     session_days: int = Field(30, ge=1, le=365)
     """How long the consumer session cookie (the openid from WeChat OAuth) lasts."""
+    hot_path: Literal["sql", "postgres", "redis", "auto"] = "sql"
+    """Where a claim is decided (``scans.hot``): ``sql`` claims and pays in one database
+    transaction; ``redis`` / ``postgres`` grab in a hot store (a Lua script; group-committed
+    batches) and a worker relay settles the grabs into the database; ``auto`` picks redis
+    when ``redis_url`` is set, postgres on a PostgreSQL database, sql otherwise."""
+    allowance_tranche_fen: int = Field(100_000, ge=1, le=10**12)
+    """The allowance a hot store is topped up with at a time (¥1,000 by default), taken from
+    the campaign's available budget into the ledger's ``allotted`` account: one ledger
+    transaction per ~1,000 ¥1 prizes, and at most a couple of tranches per running process
+    set aside beyond what has been won (``service.ensure_allowance``)."""
+    relay_batch: int = Field(200, ge=1, le=5_000)
+    """Grabs the relay settles per database transaction (a savepoint each)."""
+    relay_stale_seconds: float = Field(30.0, gt=0, le=3_600)
+    """A grab handed to a relay and not settled within this is handed out again."""
+    relay_busy_seconds: float = Field(0.1, gt=0, le=10)
+    """Pause between relay passes while there is work (the idle pause doubles up to
+    ``relay_idle_seconds``)."""
+    relay_idle_seconds: float = Field(2.0, gt=0, le=60)
+    allowance_task_seconds: float = Field(60.0, gt=0, le=3_600)
+    """How often the worker re-applies recent tranches (``restore_allowances``) and takes
+    back the allowance of campaigns no longer live (``release_allowances``)."""
+    allowance_restore_days: int = Field(7, ge=1, le=365)
+    """How far back ``restore_allowances`` re-applies tranches (idempotent per tranche)."""
     region_map: dict[str, str] = Field(
         default_factory=lambda: {
             "127.0.0.0/24": "浙江/杭州",

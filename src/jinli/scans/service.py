@@ -11,13 +11,22 @@ as ``budget_exhausted`` in the outer transaction.
 Invalid codes never reach the database when their tag fails (``parse``); every invalid scan
 is counted per openid, device and IP (``record_guess``) and a client over its limit is refused
 before anything else (``guard``), without any lookup.
+
+With a hot store (``ScanEnv.hot``, see ``scans.hot``) the claim only *grabs*: the same checks,
+then one atomic store step (claim + pool share + allowance + outbox entry); the worker's
+``relay_grabs`` writes the draw and the payout later. The allowance is topped up from the
+ledger (``ensure_allowance``: available → allotted, then the store) and handed back when the
+campaign stops (``release_allowance``); ``restore_allowances`` repairs a crash between the
+two halves of a top-up.
 """
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +41,8 @@ from jinli.codes.domain import BatchStatus, CodeForm, CodeLookup, ParsedCode
 from jinli.codes.service import CodeEnv
 from jinli.kernel.events import DomainEvent
 from jinli.kernel.money import Fen
+from jinli.ledger import service as ledger
+from jinli.ledger.domain import TransactionKind
 from jinli.ledger.errors import InsufficientBudget
 from jinli.payouts import service as payouts_service
 from jinli.payouts.domain import PayoutMode, PayoutState
@@ -48,7 +59,7 @@ from jinli.rewards.domain import (
     require_budget,
 )
 from jinli.rewards.errors import BudgetTooSmall
-from jinli.scans import domain
+from jinli.scans import domain, hot
 from jinli.scans.domain import (
     Claim,
     ClaimStatus,
@@ -75,8 +86,9 @@ from jinli.scans.errors import (
     PrizesExhausted,
     ScanRefused,
 )
+from jinli.scans.hot import Grabbed
 from jinli.scans.models import ScanDraw, ScanPool
-from jinli.scans.ports import ClaimStore, RegionResolver
+from jinli.scans.ports import ClaimStore, HotClaimStore, RegionResolver
 from jinli.scans.repository import DrawRepository, PoolRepository, SqlClaimStore
 
 if TYPE_CHECKING:
@@ -103,6 +115,26 @@ class ScanEnv:
     claims: ClaimStore
     rng: RandomSource
     claims_per_day: int
+    hot: HotClaimStore | None = None
+    """The hot store (``scans.hot``); ``None``: the claim is one database transaction."""
+    tranche_fen: int = 100_000
+    """The allowance added to the hot store at a time (``ensure_allowance``)."""
+    new_uow: Callable[..., UnitOfWork] | None = None
+    """Opens a unit of work of its own (``Runtime.uow``): the allowance top-up commits apart
+    from the request."""
+    hot_state: HotState = field(default_factory=lambda: HotState())
+
+
+@dataclass
+class HotState:
+    """Per-process state of the hot path: one top-up at a time per campaign, and the pools
+    this process has loaded into the store."""
+
+    topping_up: dict[uuid.UUID, asyncio.Lock] = field(default_factory=dict)
+    loaded_pools: set[uuid.UUID] = field(default_factory=set)
+
+    def lock(self, campaign_id: uuid.UUID) -> asyncio.Lock:
+        return self.topping_up.setdefault(campaign_id, asyncio.Lock())
 
 
 ENV_KEY = "scans.env"
@@ -110,6 +142,9 @@ CLAIM_STORE_KEY = "scans.claim_store"
 """A runtime may carry its own ``ClaimStore`` here (the Redis hot path); the SQL one otherwise."""
 REGION_RESOLVER_KEY = "scans.region_resolver"
 """A runtime may carry its own ``RegionResolver`` here; the settings' CIDR map otherwise."""
+HOT_STORE_KEY = "scans.hot_store"
+"""The runtime's ``HotClaimStore`` (the app layer puts it here when ``scans.hot_path`` is not
+``sql``); without it claims take the SQL path."""
 
 
 def env_for(runtime: Runtime) -> ScanEnv:
@@ -136,6 +171,9 @@ def env_for(runtime: Runtime) -> ScanEnv:
         claims=runtime.extras.get(CLAIM_STORE_KEY) or SqlClaimStore(),
         rng=SYSTEM_RANDOM,
         claims_per_day=settings.claims_per_openid_per_day,
+        hot=runtime.extras.get(HOT_STORE_KEY),
+        tranche_fen=settings.allowance_tranche_fen,
+        new_uow=runtime.uow,
     )
     runtime.extras[ENV_KEY] = env
     return env
@@ -233,6 +271,9 @@ class ScanView:
     tier_label: str = ""
     error: ScanRefused | None = None
     cross_region: bool = False
+    recording: bool = False
+    """Won through the hot path: the relay writes the draw (and its payout) in a moment, so
+    the prize page may not find it yet."""
 
 
 # --- the scan ----------------------------------------------------------------------------
@@ -359,25 +400,19 @@ async def claim(uow: UnitOfWork, env: ScanEnv, text: str, client: Client) -> Sca
     refusal = _refusal(scan, uow.clock.now())
     if refusal is not None:
         return await _refuse(uow, scan, refusal)
+    # The counters may take a connection of their own (PostgreSQL without Redis): hand this
+    # one back first (nothing is written yet), so a request never holds two at once; with
+    # both held, as many concurrent claims as the pool has connections would deadlock.
+    await uow.commit()
     claimed = await env.counters.hit(domain.claim_key(client.openid), domain.DAY_SECONDS)
     if claimed > env.claims_per_day:
         return await _refuse(uow, scan, ClaimsThrottled())
 
     plan = domain.reward_plan(scan.campaign.reward_rule)
+    if env.hot is not None:
+        return await _grab(uow, env, env.hot, scan, plan)
     pool = await prepare_pool(uow, scan.campaign, plan)
-    ticket = ClaimTicket(
-        code_hash=scan.parsed.lookup_hash,
-        short=scan.short,
-        brand_id=scan.lookup.brand_id,
-        campaign_id=scan.lookup.campaign_id,
-        batch_id=scan.lookup.batch_id,
-        openid=client.openid,
-        at=uow.clock.now(),
-        batch_region=scan.lookup.region,
-        scan_region=scan.scan_region,
-        draw=_predraw(plan, scan, env.rng),
-        pool=pool,
-    )
+    ticket = _ticket(uow, env, scan, plan, pool)
     result: Claim | None = None
     row: ScanDraw | None = None
     try:
@@ -404,6 +439,26 @@ async def claim(uow: UnitOfWork, env: ScanEnv, text: str, client: Client) -> Sca
         draw_id=row.id,
         amount_fen=row.amount_fen,
         tier_label=row.tier_label,
+    )
+
+
+def _ticket(
+    uow: UnitOfWork, env: ScanEnv, scan: _Scan, plan: RewardPlan, pool: PoolRef | None
+) -> ClaimTicket:
+    return ClaimTicket(
+        # Keyed by the code itself, not by the form scanned: a hot store that sees the short
+        # and the full form of one code sees one claim.
+        code_hash=scan.lookup.code_hash,
+        short=False,
+        brand_id=scan.lookup.brand_id,
+        campaign_id=scan.lookup.campaign_id,
+        batch_id=scan.lookup.batch_id,
+        openid=scan.client.openid or "",
+        at=uow.clock.now(),
+        batch_region=scan.lookup.region,
+        scan_region=scan.scan_region,
+        draw=_predraw(plan, scan, env.rng),
+        pool=pool,
     )
 
 
@@ -437,9 +492,9 @@ def _predraw(plan: RewardPlan, scan: _Scan, rng: RandomSource) -> DrawRecord | N
     return None
 
 
-def _draw_row(ticket: ClaimTicket, draw: DrawRecord) -> ScanDraw:
+def _draw_row(ticket: ClaimTicket, draw: DrawRecord, draw_id: uuid.UUID | None = None) -> ScanDraw:
     return ScanDraw(
-        id=uuid.uuid4(),
+        id=draw_id or uuid.uuid4(),
         brand_id=ticket.brand_id,
         campaign_id=ticket.campaign_id,
         batch_id=ticket.batch_id,
@@ -475,7 +530,12 @@ async def _log_unpaid(uow: UnitOfWork, ticket: ClaimTicket, draw: DrawRecord) ->
 
 
 async def settle_claim(
-    uow: UnitOfWork, ticket: ClaimTicket, draw: DrawRecord, campaign: Campaign
+    uow: UnitOfWork,
+    ticket: ClaimTicket,
+    draw: DrawRecord,
+    campaign: Campaign,
+    *,
+    draw_id: uuid.UUID | None = None,
 ) -> ScanDraw:
     """Record a claimed code's draw and pay it: the payout (with the campaign's payout terms;
     the ledger reserves the amount or raises ``InsufficientBudget``) and ``scan.claimed``.
@@ -483,7 +543,8 @@ async def settle_claim(
     brand, a second wall behind the claim (I2).
 
     The SQL path calls this inside the claim's transaction; a store that claims elsewhere
-    (Redis) calls it from the relay that moves its claims into the database."""
+    (Redis) calls it from the relay that moves its claims into the database, with the
+    ``draw_id`` the consumer was shown (a new id otherwise)."""
     payout_id: uuid.UUID | None = None
     if draw.amount_fen > 0:
         terms = campaigns_service.payout_terms(campaign)
@@ -500,7 +561,7 @@ async def settle_claim(
             auto_reissues=terms.auto_reissues,
         )
         payout_id = payout.id
-    row = _draw_row(ticket, draw)
+    row = _draw_row(ticket, draw, draw_id)
     row.payout_id = payout_id
     DrawRepository(uow).add(row)
     await uow.session.flush()
@@ -612,15 +673,342 @@ async def budget_check(uow: UnitOfWork, actor: Actor, campaign_id: uuid.UUID) ->
 
 
 async def prepare_publish(
-    uow: UnitOfWork, actor: Actor, campaign_id: uuid.UUID
+    uow: UnitOfWork,
+    actor: Actor,
+    campaign_id: uuid.UUID,
+    *,
+    hot: HotClaimStore | None = None,
+    tranche_fen: int = 0,
 ) -> BudgetCheck | None:
     """Everything a scan-to-win campaign needs at publish time: the budget check, then the
-    pool split (so the first claim does not pay for it). For the publish action's hook."""
+    pool split (so the first claim does not pay for it). For the publish action's hook.
+
+    With a hot store, the pool's shares are loaded into it too, and a first tranche of
+    allowance (``tranche_fen``, at most what is available) is allotted in the publish's
+    transaction. The store gets that tranche only once the publish has committed, from the
+    first top-up or ``restore_allowances`` (both re-apply recent tranches): a store must
+    never hold allowance the ledger might not have set aside."""
     actor.require(Permission.campaigns_publish)
     check = await budget_check(uow, actor, campaign_id)
     campaign = await campaigns_service.get(uow, actor, campaign_id)
-    await prepare_pool(uow, campaign, domain.reward_plan(campaign.reward_rule))
+    plan = domain.reward_plan(campaign.reward_rule)
+    pool = await prepare_pool(uow, campaign, plan)
+    if hot is not None:
+        if pool is not None:
+            await hot.load_pool(pool, await _pool_shares(uow, pool))
+        if not isinstance(plan, NoPlan) and tranche_fen > 0:
+            available = int((await ledger.balances(uow, campaign.id)).available)
+            fen = min(available, tranche_fen)
+            if fen > 0:
+                await ledger.allot(uow, campaign.id, Fen(fen), memo=_tranche_id(campaign.id))
     return check
+
+
+def _tranche_id(campaign_id: uuid.UUID) -> str:
+    """A fresh tranche id (``scans.hot.tranche_id``)."""
+    return hot.tranche_id(campaign_id)
+
+
+async def _pool_shares(uow: UnitOfWork, pool: PoolRef) -> list[int]:
+    """A pool's share vector in position order (a fixed pool: its amount, ``shares`` times)."""
+    if pool.plan.stores_shares:
+        return await PoolRepository(uow).shares(pool.id)
+    return [int(pool.plan.pool.min_fen)] * pool.plan.pool.shares
+
+
+# --- the hot path (``scans.hot``) -------------------------------------------------------------
+
+RECENT_TRANCHES = 3
+TOP_UP_ATTEMPTS = 8
+"""Top-ups one short grab may ask for before it is refused while the ledger still has budget
+(each one allots a tranche or waits for a concurrent one)."""
+"""Tranches a top-up re-applies before it allots a new one: the publish's first tranche, or
+one a crash kept from the store (idempotent per tranche id)."""
+
+
+async def _grab(
+    uow: UnitOfWork, env: ScanEnv, store: HotClaimStore, scan: _Scan, plan: RewardPlan
+) -> ScanView:
+    """The claim through the hot store: one atomic grab; the relay writes the draw and the
+    payout later. The request's own transaction is committed before the store is called
+    (C5: no transaction open across a network round trip, and on SQLite the top-up's
+    transaction could not start while the request held the write lock). It holds reads
+    only, and the pool row if this claim split it; what the answer writes (a re-scan's
+    count, a refusal, a 串货 alert) goes in a new transaction the edge commits."""
+    pool = await prepare_pool(uow, scan.campaign, plan)
+    shares: list[int] | None = None
+    if pool is not None and pool.id not in env.hot_state.loaded_pools:
+        shares = await _pool_shares(uow, pool)
+    ticket = _ticket(uow, env, scan, plan, pool)
+    await uow.commit()
+    if pool is not None and shares is not None:
+        await store.load_pool(pool, shares)
+        env.hot_state.loaded_pools.add(pool.id)
+    draw_id = uuid.uuid4()
+    result = await store.grab(ticket, draw_id)
+    need = 0 if ticket.draw is None else int(ticket.draw.amount_fen)
+    # Short: top up and try again. Concurrent grabs may eat a fresh tranche before this one
+    # retries, so only a ledger with nothing left to allot ends the attempts (bounded anyway).
+    for _ in range(TOP_UP_ATTEMPTS):
+        if result.status != ClaimStatus.short:
+            break
+        more = await ensure_allowance(env, store, scan.campaign, need)
+        result = await store.grab(ticket, draw_id)
+        if not more:
+            break
+    if result.status in (ClaimStatus.short, ClaimStatus.exhausted):
+        unpaid = ticket.draw.unpaid() if ticket.draw is not None else _empty_pool_draw(ticket)
+        await _log_unpaid(uow, ticket, unpaid)
+        return await _refuse(uow, scan, PrizesExhausted())
+    if result.status == ClaimStatus.taken:
+        return await _repeat(uow, scan)
+    if result.draw is None:  # pragma: no cover - the contract: a claimed grab has its draw
+        raise RuntimeError("the hot store claimed without a draw")
+    log.debug("scan.hot.grabbed", campaign_id=str(ticket.campaign_id), draw_id=str(draw_id))
+    _alert_if_cross_region(uow, scan)
+    draw = result.draw
+    return _view(
+        scan,
+        ScanState.won if draw.amount_fen > 0 else ScanState.no_prize,
+        draw_id=draw_id,
+        amount_fen=int(draw.amount_fen),
+        tier_label=draw.tier_label,
+        recording=True,
+    )
+
+
+async def ensure_allowance(
+    env: ScanEnv, store: HotClaimStore, campaign: Campaign, need_fen: int
+) -> bool:
+    """Top the store's allowance for ``campaign`` up after a ``short`` grab; returns whether
+    it may have grown (a tranche added or re-applied here, or a concurrent top-up waited
+    for): false only when the ledger had nothing left to allot.
+
+    First the campaign's latest tranches are re-applied (idempotent: the publish's tranche,
+    or one a crash kept from the store). Otherwise one tranche of ``min(available,
+    max(need, tranche_fen))`` is allotted in the ledger in a transaction of its own and
+    committed (memo: the tranche id), then added to the store. A crash between the two
+    leaves the tranche allotted but not in the store until ``restore_allowances``.
+
+    Concurrency: one top-up per campaign at a time in a process (an ``asyncio.Lock``); a
+    request that waited on it finds the allowance already topped up and only retries. Across
+    processes each may add a tranche at once, so at most one tranche per process is
+    allotted beyond what is needed; the ledger's conditional UPDATE keeps the sum within
+    what is available."""
+    if env.new_uow is None:
+        raise RuntimeError("the hot path needs ScanEnv.new_uow for the allowance top-up")
+    lock = env.hot_state.lock(campaign.id)
+    waited = lock.locked()
+    async with lock:
+        if waited:
+            return True  # the holder topped up (or found nothing available): just retry
+        restored = await _reapply_tranches(env.new_uow, store, campaign, RECENT_TRANCHES)
+        if restored and await store.allowance(campaign.id) >= max(need_fen, 1):
+            return True
+        for _ in range(2):  # another process may allot between our read and our allot
+            tranche = _tranche_id(campaign.id)
+            async with env.new_uow(brand_id=campaign.brand_id) as uow:
+                available = int((await ledger.balances(uow, campaign.id)).available)
+                fen = min(available, max(need_fen, env.tranche_fen))
+                if fen <= 0:
+                    return restored > 0
+                try:
+                    await ledger.allot(uow, campaign.id, Fen(fen), memo=tranche)
+                except InsufficientBudget:
+                    continue
+                await uow.commit()
+            await store.add_allowance(campaign.id, tranche, fen)
+            log.info(
+                "scan.hot.allowance_added",
+                campaign_id=str(campaign.id),
+                tranche=tranche,
+                amount_fen=fen,
+            )
+            return True
+        return restored > 0
+
+
+async def _reapply_tranches(
+    new_uow: Callable[..., UnitOfWork], store: HotClaimStore, campaign: Campaign, limit: int
+) -> int:
+    async with new_uow(brand_id=campaign.brand_id) as uow:
+        latest = await ledger.latest_allotments(uow, campaign.id, limit=limit)
+    added = 0
+    for allotment in latest:
+        if await store.add_allowance(campaign.id, allotment.memo, int(allotment.amount_fen)):
+            added += int(allotment.amount_fen)
+    return added
+
+
+async def restore_allowances(runtime: Runtime, store: HotClaimStore, *, days: int) -> int:
+    """Re-apply every tranche allotted in the last ``days`` days to the store (a periodic
+    task). The store adds each tranche id at most once, so this only repairs a top-up that
+    crashed between the ledger's commit and the store, or the publish's first tranche.
+    Returns the number of tranches added now."""
+    since = runtime.clock.now() - timedelta(days=days)
+    async with runtime.uow(system=True) as uow:
+        allotments = await ledger.allotments(uow, since=since)
+    added = 0
+    for allotment in allotments:
+        if not allotment.memo.startswith("allot:"):
+            continue
+        if await store.add_allowance(allotment.book_id, allotment.memo, int(allotment.amount_fen)):
+            added += 1
+            log.info(
+                "scan.hot.tranche_restored",
+                campaign_id=str(allotment.book_id),
+                tranche=allotment.memo,
+                amount_fen=int(allotment.amount_fen),
+            )
+    return added
+
+
+async def release_allowance(
+    new_uow: Callable[..., UnitOfWork],
+    store: HotClaimStore,
+    brand_id: uuid.UUID,
+    campaign_id: uuid.UUID,
+) -> int:
+    """Take a stopped campaign's unspent allowance out of the store and give it back to the
+    budget (allotted → available); returns the fen given back (0 while the campaign is open
+    for claims, or when the store holds nothing).
+
+    The release id comes from the ledger: ``release:<campaign>:<a>:<n>``, ``a`` the
+    allotments so far and ``n`` the releases recorded + 1. A retry after a crash between the
+    store and the ledger's commit has the same id, and the store answers a repeated id with
+    the same figure, so the release is recorded exactly once. An id the store answered with
+    0 stays spent, but the next tranche (``a`` + 1) or release (``n`` + 1) names a new one.
+    (A crash, then the campaign resumed *and* topped up before the retry, would leave that
+    release's fen allotted for good: settlement refuses while anything is allotted, so it
+    shows.) Grabs still waiting for the relay are not touched: their fen stay allotted until
+    the relay settles them."""
+    async with new_uow(brand_id=brand_id) as uow:
+        campaign = await campaigns_service.get(uow, _actor(brand_id), campaign_id)
+        now = uow.clock.now()
+        if domain.campaign_open(str(campaign.status), campaign.starts_at, campaign.ends_at, now):
+            return 0
+        allots = await ledger.count_transactions(uow, campaign_id, TransactionKind.allot)
+        released = await ledger.count_transactions(
+            uow, campaign_id, TransactionKind.unallot, memo_prefix=release_prefix(campaign_id)
+        )
+    release = f"{release_prefix(campaign_id)}{allots}:{released + 1}"
+    fen = await store.release_allowance(campaign_id, release)
+    if fen <= 0:
+        return 0
+    async with new_uow(brand_id=brand_id) as uow:
+        moved = await ledger.unallot(uow, campaign_id, Fen(fen), memo=release)
+        await uow.commit()
+    if moved:
+        log.info(
+            "scan.hot.allowance_released",
+            campaign_id=str(campaign_id),
+            release=release,
+            amount_fen=fen,
+        )
+    return fen if moved else 0
+
+
+def release_prefix(campaign_id: uuid.UUID) -> str:
+    """What every release id of a campaign starts with."""
+    return f"release:{campaign_id}:"
+
+
+async def release_allowances(runtime: Runtime, store: HotClaimStore) -> int:
+    """``release_allowance`` for every campaign with budget allotted (a periodic task);
+    returns the fen given back. Run after ``restore_allowances``."""
+    async with runtime.uow(system=True) as uow:
+        books = await ledger.allotted_books(uow)
+    total = 0
+    for brand_id, book_id, _ in books:
+        try:
+            total += await release_allowance(runtime.uow, store, brand_id, book_id)
+        except Exception:  # one campaign's trouble must not stop the others
+            log.exception("scan.hot.release_failed", campaign_id=str(book_id))
+    return total
+
+
+class RelayOutcome(StrEnum):
+    settled = "settled"
+    """The draw (and its payout) written now."""
+    duplicate = "duplicate"
+    """Settled before (a re-delivered entry): nothing written."""
+    conflict = "conflict"
+    """The code is held by someone else in the database: the fen went back, nothing else."""
+
+
+async def relay_grabs(
+    runtime: Runtime, store: HotClaimStore, *, limit: int = 200, stale_seconds: float = 30.0
+) -> int:
+    """Settle up to ``limit`` grabs from the store's outbox into the database, in ONE
+    transaction with a savepoint per grab (a bad entry is skipped, the others settle), then
+    acknowledge them (``settled``). Returns the number acknowledged.
+
+    Each grab: skipped when its draw row exists (settled before: a crash after the commit
+    re-delivers it); the code is marked claimed for its openid (``mark_claimed``); its fen
+    move allotted → available → reserved in one go (``unallot`` memo ``grab:<draw id>``,
+    then the payout's reservation) and the draw row gets the id the consumer was shown. A
+    0-fen draw moves no money. A code someone else holds (claimed through the SQL path)
+    gets its fen back to the budget and an error log, and nothing else.
+
+    Entries are settled in (campaign, draw) order, so concurrent relays lock the ledger's
+    balance rows in one order."""
+    pending = await store.pending(limit=limit, stale_seconds=stale_seconds)
+    if not pending:
+        return 0
+    pending.sort(key=lambda p: (p.grabbed.campaign_id.bytes, p.grabbed.draw_id.bytes))
+    done: list[str] = []
+    async with runtime.uow(system=True) as uow:
+        for item in pending:
+            grabbed = item.grabbed
+            try:
+                with uow.acting_for(grabbed.brand_id):
+                    async with uow.session.begin_nested():
+                        outcome = await _settle_grab(uow, grabbed)
+            except Exception:
+                log.exception(
+                    "scan.hot.relay_failed",
+                    draw_id=str(grabbed.draw_id),
+                    campaign_id=str(grabbed.campaign_id),
+                )
+                continue
+            if outcome == RelayOutcome.conflict:
+                log.error(
+                    "scan.hot.code_held_elsewhere",
+                    draw_id=str(grabbed.draw_id),
+                    campaign_id=str(grabbed.campaign_id),
+                    amount_fen=int(grabbed.draw.amount_fen),
+                )
+            done.append(item.entry_id)
+        await uow.commit()
+    if done:
+        await store.settled(done)
+    return len(done)
+
+
+async def _settle_grab(uow: UnitOfWork, grabbed: Grabbed) -> RelayOutcome:
+    if await DrawRepository(uow).get(grabbed.draw_id) is not None:
+        return RelayOutcome.duplicate
+    campaign = await campaigns_service.get(uow, _actor(grabbed.brand_id), grabbed.campaign_id)
+    amount = int(grabbed.draw.amount_fen)
+    memo = f"grab:{grabbed.draw_id}"
+    mine = await codes_service.mark_claimed(
+        uow,
+        grabbed.code_hash,
+        short=grabbed.short,
+        openid=grabbed.openid,
+        at=grabbed.at,
+        region=grabbed.scan_region,
+    )
+    if not mine:
+        if amount > 0 and not await ledger.unallot(
+            uow, grabbed.campaign_id, Fen(amount), memo=memo
+        ):
+            return RelayOutcome.duplicate
+        return RelayOutcome.conflict
+    if amount > 0 and not await ledger.unallot(uow, grabbed.campaign_id, Fen(amount), memo=memo):
+        return RelayOutcome.duplicate  # a concurrent relay settled it a moment ago
+    await settle_claim(uow, grabbed.ticket(), grabbed.draw, campaign, draw_id=grabbed.draw_id)
+    return RelayOutcome.settled
 
 
 # --- the prize page ------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from jinli.platform.runtime import Runtime
 from jinli.reconciliation import service as reconciliation_service
 from jinli.reconciliation import tasks as reconciliation_tasks
 from jinli.reconciliation.errors import BillSourceUnavailable
+from jinli.scans import tasks as scan_tasks
 
 log = structlog.get_logger()
 
@@ -64,11 +65,44 @@ async def run(
     reconcile: bool = False,
 ) -> None:
     """Loop over :func:`tick` until ``stop``; with ``reconcile`` also run the daily bill
-    reconciliation (at most every ``RECONCILE_EVERY`` seconds)."""
+    reconciliation (at most every ``RECONCILE_EVERY`` seconds). With a scan hot store, its
+    relay and allowance upkeep run beside it in a faster loop (``scans.tasks.run_hot``)."""
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     next_reconcile = loop.time()
     log.info("worker.started", database=runtime.dialect)
+    hot: asyncio.Task[None] | None = None
+    if once:
+        await _hot_once(runtime)
+    elif scan_tasks.hot_store(runtime) is not None:
+        hot = loop.create_task(scan_tasks.run_hot(runtime, stop))
+    try:
+        await _loop(runtime, stop, interval, once, gateway, reconcile, next_reconcile)
+    finally:
+        if hot is not None:
+            stop.set()
+            await hot
+    log.info("worker.stopped")
+
+
+async def _hot_once(runtime: Runtime) -> None:
+    try:
+        await scan_tasks.relay_once(runtime)
+        await scan_tasks.allowances_once(runtime)
+    except Exception:
+        log.exception("worker.hot.failed")
+
+
+async def _loop(
+    runtime: Runtime,
+    stop: asyncio.Event,
+    interval: float,
+    once: bool,
+    gateway: PayoutGateway | None,
+    reconcile: bool,
+    next_reconcile: float,
+) -> None:
+    loop = asyncio.get_running_loop()
     while not stop.is_set():
         try:
             relayed = await tick(runtime, gateway)
@@ -83,4 +117,3 @@ async def run(
         if relayed == 0:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=interval)
-    log.info("worker.stopped")

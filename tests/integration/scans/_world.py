@@ -82,14 +82,18 @@ def client(openid: str | None = "o_consumer_0001", ip: str = "127.0.0.1") -> Cli
     return Client(openid=openid, device="dev-" + (openid or "anon"), ip=ip)
 
 
-def export_codes(runtime: Runtime, export_name: str) -> list[str]:
+def export_rows(runtime: Runtime, export_name: str) -> list[dict[str, str]]:
+    """The printer's CSV rows of a batch's export (``code``, ``short_code`` if any, …)."""
     env = codes_service.env_for(runtime)
-    codes: list[str] = []
+    rows: list[dict[str, str]] = []
     with zipfile.ZipFile(env.exports_dir / export_name) as archive:
         for name in sorted(n for n in archive.namelist() if n.endswith(".csv")):
-            reader = csv.DictReader(io.StringIO(archive.read(name).decode("ascii")))
-            codes.extend(row["code"] for row in reader)
-    return codes
+            rows.extend(csv.DictReader(io.StringIO(archive.read(name).decode("ascii"))))
+    return rows
+
+
+def export_codes(runtime: Runtime, export_name: str) -> list[str]:
+    return [row["code"] for row in export_rows(runtime, export_name)]
 
 
 async def add_batch(
@@ -99,6 +103,7 @@ async def add_batch(
     count: int,
     *,
     region: str | None = REGION,
+    short_codes: bool = False,
 ) -> tuple[uuid.UUID, list[str]]:
     env = codes_service.env_for(runtime)
     async with runtime.uow(brand_id=brand.brand_id) as uow:
@@ -107,7 +112,7 @@ async def add_batch(
             brand.actor(),
             env,
             campaign_id,
-            BatchCreate(count=count, qr_sheets=False),
+            BatchCreate(count=count, qr_sheets=False, short_codes=short_codes),
             max_count=env.settings.sync_max_count,
         )
         if region is not None:
@@ -116,7 +121,10 @@ async def add_batch(
             )
         await uow.commit()
     assert batch.export_name is not None
-    return batch.id, export_codes(runtime, batch.export_name)
+    rows = export_rows(runtime, batch.export_name)
+    if short_codes:  # each code's two forms, side by side: "FULL SHORT"
+        return batch.id, [f"{row['code']} {row['short_code']}" for row in rows]
+    return batch.id, [row["code"] for row in rows]
 
 
 async def make_world(

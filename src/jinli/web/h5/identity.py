@@ -116,6 +116,43 @@ def csrf_ok(request: Request, runtime: Runtime, token: object) -> bool:
     return isinstance(token, str) and hmac.compare_digest(token, csrf_token(request, runtime))
 
 
+# --- a win the relay has not recorded yet (the scan hot path) ----------------------------
+
+WON_PENDING_SECONDS = 600
+"""How long the prize page keeps refreshing itself for a win not recorded yet."""
+
+
+@dataclass(frozen=True, slots=True)
+class Won:
+    """What a signed ``w`` parameter says: this openid won ``amount_fen`` with this draw."""
+
+    amount_fen: int
+    age_seconds: float
+
+
+def won_token(runtime: Runtime, openid: str, draw_id: str, amount_fen: int) -> str:
+    """The prize link's ``w`` for a win the hot path promised but the relay has not written
+    yet: ``issued.amount.sig``, bound to the draw and the openid (no one else can use it)."""
+    issued = str(int(time.time()))
+    amount = str(int(amount_fen))
+    return f"{issued}.{amount}.{_sign(_key(runtime), 'won', draw_id, openid, issued, amount)}"
+
+
+def won_of(runtime: Runtime, token: str | None, openid: str, draw_id: str) -> Won | None:
+    """The win ``token`` vouches for (``won_token``), or ``None`` (absent or forged)."""
+    if not token or len(token) > 120:
+        return None
+    try:
+        issued, amount, sig = token.split(".")
+        issued_at, amount_fen = int(issued), int(amount)
+    except ValueError:
+        return None
+    expected = _sign(_key(runtime), "won", draw_id, openid, issued, amount)
+    if not hmac.compare_digest(sig, expected):
+        return None
+    return Won(amount_fen, max(time.time() - issued_at, 0.0))
+
+
 # --- the device cookie and the client ------------------------------------------------------
 
 

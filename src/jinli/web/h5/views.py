@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import structlog
 from fastapi import APIRouter, Request
@@ -164,7 +165,14 @@ def _scan_page(request: Request, runtime: Runtime, code: str, view: ScanView) ->
         )
     if view.state == ScanState.refused and view.error is not None:
         return _message(request, _error_kind(view.error), view)
-    return RedirectResponse(f"/h5/prize/{view.draw_id}", status_code=303)
+    url = f"/h5/prize/{view.draw_id}"
+    openid = identity.openid_of(request, runtime)
+    if view.recording and openid is not None:
+        # The hot path: the relay writes the draw in a moment; the signed ``w`` lets the
+        # prize page say "正在入账…" to this consumer until it has.
+        token = identity.won_token(runtime, openid, str(view.draw_id), view.amount_fen)
+        url += "?" + urlencode({"w": token})
+    return RedirectResponse(url, status_code=303)
 
 
 @router.get("/s")
@@ -251,7 +259,13 @@ async def prize(draw_id: str, request: Request) -> Response:
         if openid is None:
             return _to_oauth(runtime, f"/h5/prize/{parsed}")
         async with runtime.uow() as uow:
-            view = await scans_service.prize(uow, parsed, openid)
+            try:
+                view = await scans_service.prize(uow, parsed, openid)
+            except PrizeNotFound:
+                won = identity.won_of(runtime, request.query_params.get("w"), openid, str(parsed))
+                if won is None:
+                    raise
+                return _recording(request, won)
         confirm_url = None
         if view.stage == PayoutStage.confirm and view.mode == "transfer" and view.package_info:
             confirm_url = identity.transfer_confirm_url(runtime.settings, view.package_info)
@@ -264,6 +278,20 @@ async def prize(draw_id: str, request: Request) -> Response:
         )
 
     return await _safely(request, page)
+
+
+def _recording(request: Request, won: identity.Won) -> Response:
+    """A win the hot path promised whose draw the relay has not written yet: "正在入账…",
+    refreshing itself every few seconds (for ``WON_PENDING_SECONDS``, then it asks the
+    consumer to come back later)."""
+    fresh = won.age_seconds < identity.WON_PENDING_SECONDS
+    return _render(
+        request,
+        "h5/prize_pending.html",
+        amount_fen=won.amount_fen,
+        refresh=2 if fresh else None,
+        here=str(request.url.path) + "?" + urlencode({"w": request.query_params.get("w", "")}),
+    )
 
 
 @router.get(identity.CALLBACK_PATH)
