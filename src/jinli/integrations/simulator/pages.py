@@ -38,7 +38,9 @@ def page(title: str, body: str, status: int = 200) -> SimResponse:
     html = (
         '<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width,initial-scale=1">'
-        f"<title>{escape(title)}</title><style>{STYLE}</style></head>"
+        f"<title>{escape(title)}</title><style>{STYLE}</style>"
+        # No icon to fetch: a browser's /favicon.ico request would only 404.
+        '<link rel="icon" href="data:,"></head>'
         f'<body><main><p class="muted">微信支付模拟器 · WeChat Pay simulator</p>{body}</main>'
         "</body></html>"
     )
