@@ -30,6 +30,22 @@ class BalanceRepository(Repository[LedgerBalance]):
         rows = await self.session.scalars(self.select().where(LedgerBalance.book_id == book_id))
         return {row.account: row for row in rows}
 
+    async def lock(self, book_id: uuid.UUID, accounts: tuple[Account, ...]) -> None:
+        """Lock these balance rows of the book in account order (PostgreSQL; SQLite serialises
+        writers anyway), so that every transaction takes a book's rows in one order: a move
+        whose credit account sorts first must not lock its debit row first, or two opposite
+        moves (``allot`` and ``unallot``) deadlock."""
+        if self.session.get_bind().dialect.name != "postgresql":
+            return
+        stmt = (
+            self.select()
+            .with_only_columns(LedgerBalance.account)
+            .where(LedgerBalance.book_id == book_id, LedgerBalance.account.in_(accounts))
+            .order_by(LedgerBalance.account)
+            .with_for_update()
+        )
+        await self.session.execute(stmt)
+
     async def apply(self, book_id: uuid.UUID, leg: Leg) -> bool:
         """Add ``leg`` to its account in one statement; ``False`` if that would break a limit.
 

@@ -90,6 +90,8 @@ async def _move(
     debit, credit = legs_for(kind, amount_fen)
     balances = BalanceRepository(uow)
     await uow.session.flush()
+    if credit.account < debit.account:  # the debit's UPDATE would lock out of order
+        await balances.lock(book_id, (credit.account, debit.account))
     if not await balances.apply(book_id, debit):
         if await BookRepository(uow).get(book_id) is None:
             raise BookNotFound()

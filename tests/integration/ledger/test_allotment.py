@@ -314,3 +314,36 @@ def test_migration_gives_existing_books_an_allotted_row(tmp_path: Path) -> None:
                 " VALUES (?, 'bogus', 0, ?)",
                 (book, brand),
             )
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+async def test_opposite_moves_on_one_book_never_deadlock(runtime: Runtime) -> None:
+    """``allot`` (available → allotted) and ``unallot`` (allotted → available) racing on one
+    book, several per transaction like the relay: every move locks the book's rows in one
+    order, so PostgreSQL never has to break a deadlock (it would raise in one of them)."""
+    brand = await create_brand(runtime)
+    book = await _book(runtime, brand, funding=100_000)
+    async with runtime.uow(brand_id=brand.brand_id) as uow:
+        await ledger.allot(uow, book, Fen(50_000), memo="allot:seed")
+        await uow.commit()
+
+    async def moves(kind: str, round_: int) -> None:
+        async with runtime.uow(brand_id=brand.brand_id) as uow:
+            for step in range(4):
+                memo = f"{kind}:{round_}:{step}"
+                if kind == "allot":
+                    await ledger.allot(uow, book, Fen(10), memo=memo)
+                else:
+                    await ledger.unallot(uow, book, Fen(10), memo=memo)
+                await asyncio.sleep(0)
+            await uow.commit()
+
+    for round_ in range(15):
+        await asyncio.gather(
+            *(moves(k, round_ * 4 + i) for i in range(2) for k in ("allot", "unallot"))
+        )
+    async with runtime.uow(brand_id=brand.brand_id) as uow:
+        verified = await ledger.verify_book(uow, book)
+    assert verified.allotted == 50_000
+    assert verified.available == 50_000
