@@ -4,6 +4,9 @@ Each worker bootstraps its own runtime (own connection pool, own counters), wait
 barrier, then scans every code of the list in the same order as the other workers, with its
 own openids, from ``coroutines`` concurrent tasks: each code is scanned by every worker at
 about the same moment. It reports what each scan answered, through a queue.
+
+A race on a hot path (``hot``) builds the runtime with the same hot-path settings as the
+test's (``_hot_race.HotSetup``): the workers only grab; the test's process runs the relay.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ from multiprocessing.synchronize import Barrier
 from pathlib import Path
 from typing import Any
 
+from tests.integration.scans._hot_race import HotSetup
+
 BARRIER_TIMEOUT_S = 180.0
 LOCK_RETRIES = 3
 
@@ -29,6 +34,8 @@ class WorkerSpec:
     rounds: tuple[tuple[str, tuple[str, ...]], ...]
     """(name, codes) per round; every worker scans the same codes in the same order."""
     coroutines: int = 4
+    hot: HotSetup | None = None
+    """The hot path's settings (``None``: the SQL path)."""
 
 
 @dataclass
@@ -37,7 +44,8 @@ class Round:
 
     name: str
     todo: list[tuple[int, str]]
-    answers: dict[int, tuple[str, int, str | None]] = field(default_factory=dict)
+    answers: dict[int, tuple[str, int, str | None, str | None]] = field(default_factory=dict)
+    """index → (state, amount shown, refusal reason, draw id shown)."""
     lock_retries: int = 0
 
 
@@ -72,25 +80,22 @@ async def _scanner(runtime: Any, env: Any, spec: WorkerSpec, job: Round) -> None
                     raise
                 job.lock_retries += 1
         reason = view.error.reason if view.error is not None else None
-        job.answers[index] = (str(view.state), view.amount_fen, reason)  # after the commit
+        draw_id = None if view.draw_id is None else str(view.draw_id)
+        job.answers[index] = (str(view.state), view.amount_fen, reason, draw_id)  # committed
 
 
 async def _scan_all(spec: WorkerSpec, barrier: Barrier) -> dict[str, Any]:
     from jinli.app.bootstrap import bootstrap
     from jinli.kernel.clock import FrozenClock
-    from jinli.platform.settings import Settings
-    from jinli.scans import service
-    from tests.conftest import T0
+    from jinli.scans import service, tasks
+    from tests.conftest import T0, make_settings
+    from tests.integration.scans._hot_race import settings_for
 
-    settings = Settings(
-        environment="test",
-        database_url=spec.db_url,
-        data_dir=Path(spec.data_dir),
-        secret_key="test-secret-key-not-for-production",
-        log_level="WARNING",
-    )
+    settings = make_settings(spec.db_url, Path(spec.data_dir), **settings_for(spec.hot))
     runtime = bootstrap(settings, clock=FrozenClock(T0))
     env = service.env_for(runtime)
+    if spec.hot is not None and env.hot is None:
+        raise RuntimeError(f"hot path {spec.hot.path!r} asked for, the runtime has none")
     report: dict[str, Any] = {}
     try:
         for name, codes in spec.rounds:
@@ -107,5 +112,8 @@ async def _scan_all(spec: WorkerSpec, barrier: Barrier) -> dict[str, Any]:
                 "lock_retries": job.lock_retries,
             }
     finally:
+        closing = getattr(tasks.hot_store(runtime), "aclose", None)
+        if closing is not None:  # the grabs in flight (all answered by now)
+            await closing()
         await runtime.aclose()
     return report
