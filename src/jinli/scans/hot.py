@@ -17,9 +17,10 @@ exceeded by construction (I7). Pure module: no I/O.
 
 from __future__ import annotations
 
+import functools
 import json
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Final
 
@@ -83,25 +84,38 @@ class Grabbed:
         )
 
 
-def encode(entry: Grabbed) -> str:
-    """The entry as one compact JSON string (a stream field, a table column)."""
-    draw = asdict(entry.draw)
-    body = {
-        "v": ENTRY_VERSION,
-        "draw_id": str(entry.draw_id),
-        "code_hash": entry.code_hash.hex(),
-        "short": entry.short,
-        "brand_id": str(entry.brand_id),
-        "campaign_id": str(entry.campaign_id),
-        "batch_id": str(entry.batch_id),
-        "openid": entry.openid,
-        "at": entry.at.isoformat(),
-        "batch_region": entry.batch_region,
-        "scan_region": entry.scan_region,
-        "pool_id": None if entry.pool_id is None else str(entry.pool_id),
-        "draw": draw,
-    }
+_DRAW_FIELDS: Final = tuple(f.name for f in fields(DrawRecord))
+
+
+@functools.lru_cache(maxsize=4096)
+def _draw_json(draw: DrawRecord) -> str:
+    """A draw's JSON, cached: a fixed prize's draw is the same for every grab of a campaign."""
+    body = {name: getattr(draw, name) for name in _DRAW_FIELDS}
     return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+
+
+def encode(entry: Grabbed) -> str:
+    """The entry as one compact JSON string (a stream field, a table column). Once per grab
+    on the hot path: no ``asdict`` deep copy, the draw's part cached."""
+    head = json.dumps(
+        {
+            "v": ENTRY_VERSION,
+            "draw_id": str(entry.draw_id),
+            "code_hash": entry.code_hash.hex(),
+            "short": entry.short,
+            "brand_id": str(entry.brand_id),
+            "campaign_id": str(entry.campaign_id),
+            "batch_id": str(entry.batch_id),
+            "openid": entry.openid,
+            "at": entry.at.isoformat(),
+            "batch_region": entry.batch_region,
+            "scan_region": entry.scan_region,
+            "pool_id": None if entry.pool_id is None else str(entry.pool_id),
+        },
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+    return f'{head[:-1]},"draw":{_draw_json(entry.draw)}}}'
 
 
 def decode(text: str | bytes) -> Grabbed:

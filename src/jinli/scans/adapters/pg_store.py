@@ -58,12 +58,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
-import json
 import uuid
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Final, cast
 
@@ -89,7 +87,7 @@ from jinli.codes import service as codes_service
 from jinli.kernel.clock import Clock, SystemClock
 from jinli.platform.db.uow import UnitOfWork, make_sessionmaker
 from jinli.scans.domain import Claim, ClaimStatus, ClaimTicket, DrawRecord, PoolRef, share_record
-from jinli.scans.hot import ENTRY_VERSION, Grabbed, Pending, decode
+from jinli.scans.hot import Grabbed, Pending, decode, encode
 from jinli.scans.models import ScanAllowance, ScanAllowanceMove, ScanGrab, ScanPool, ScanPoolShare
 
 POOLS: Final = cast(Table, ScanPool.__table__)
@@ -455,7 +453,7 @@ class PgHotStore:
             "spent": [spent[c] for c in ids],
             "brand_ids": [t.brand_id for t, _, _ in won],
             "campaign_ids": [t.campaign_id for t, _, _ in won],
-            "entries": [encode_entry(Grabbed.of(t, d, draw)) for t, d, draw in won],
+            "entries": [encode(Grabbed.of(t, d, draw)) for t, d, draw in won],
             "now": now,
         }
         await uow.session.execute(_SPEND_AND_APPEND, params)
@@ -644,43 +642,6 @@ def _prize(
         amount = int(plan.pool.min_fen)  # a fixed pool: every share is the amount
     draw = share_record(plan, ticket.pool.rule_hash, position, amount, ticket.batch_region)
     return draw, state
-
-
-_DRAW_FIELDS: Final = tuple(f.name for f in fields(DrawRecord))
-
-
-@functools.lru_cache(maxsize=4096)
-def _draw_json(draw: DrawRecord) -> str:
-    return json.dumps(
-        {name: getattr(draw, name) for name in _DRAW_FIELDS},
-        ensure_ascii=False,
-        separators=(",", ":"),
-    )
-
-
-def encode_entry(entry: Grabbed) -> str:
-    """Exactly ``hot.encode(entry)`` (a test holds them equal), without ``asdict``'s deep
-    copy and with each distinct draw's JSON cached: a fixed prize's draw is the same for every
-    grab of a campaign, and this runs once per grab on the hot path."""
-    head = json.dumps(
-        {
-            "v": ENTRY_VERSION,
-            "draw_id": str(entry.draw_id),
-            "code_hash": entry.code_hash.hex(),
-            "short": entry.short,
-            "brand_id": str(entry.brand_id),
-            "campaign_id": str(entry.campaign_id),
-            "batch_id": str(entry.batch_id),
-            "openid": entry.openid,
-            "at": entry.at.isoformat(),
-            "batch_region": entry.batch_region,
-            "scan_region": entry.scan_region,
-            "pool_id": None if entry.pool_id is None else str(entry.pool_id),
-        },
-        ensure_ascii=False,
-        separators=(",", ":"),
-    )
-    return f'{head[:-1]},"draw":{_draw_json(entry.draw)}}}'
 
 
 def _fail(grab: _Grab, exc: BaseException) -> None:
