@@ -58,7 +58,9 @@ def bootstrap(settings: Settings | None = None, *, clock: Clock | None = None) -
     settings = settings or load_settings()
     configure_logging(settings.log_level, json=settings.log_json)
     url = settings.resolved_database_url()
-    engine = create_engine(url)
+    engine = create_engine(
+        url, pool_size=settings.database_pool_size, max_overflow=settings.database_max_overflow
+    )
     sessionmaker = make_sessionmaker(engine)
     clock = clock or SystemClock()
     redis = create_redis(settings.redis_url) if settings.redis_url else None

@@ -257,6 +257,12 @@ class Settings(BaseSettings):
     data_dir: Path = Path("var")
     database_url: str = ""
     """SQLAlchemy async URL. Empty means an SQLite file in ``data_dir`` (WAL mode)."""
+    database_pool_size: int = Field(20, ge=1, le=500)
+    """PostgreSQL connections each process keeps open. A request beyond them waits for one
+    rather than opening a connection of its own: a new PostgreSQL connection costs a backend
+    process, far more than the wait (overflow connections are closed when handed back)."""
+    database_max_overflow: int = Field(5, ge=0, le=500)
+    """Connections a process may open beyond the pool at a peak (closed when handed back)."""
     redis_url: str | None = None
     """Redis for rate-limit counters and hot state; ``None`` keeps them in the database."""
     redis_key_prefix: str = Field("jinli:", min_length=1, max_length=50)
