@@ -6,6 +6,7 @@ upsert), so concurrent requests can never both slip under a limit (I6).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -38,6 +39,10 @@ class CounterStore(Protocol):
         """The current count (0 if expired or never hit)."""
         ...
 
+    async def peek_many(self, keys: Sequence[str]) -> list[int]:
+        """``peek`` of each key, in order, in one round trip where the store allows."""
+        ...
+
     async def reset(self, key: str) -> None: ...
 
 
@@ -57,6 +62,14 @@ class RedisCounterStore:
     async def peek(self, key: str) -> int:
         value = await self._redis.get(self._prefix + key)
         return int(value) if value is not None else 0
+
+    async def peek_many(self, keys: Sequence[str]) -> list[int]:
+        # A pipeline of GETs, not MGET: the keys may live in different cluster slots.
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.get(self._prefix + key)
+            values = await pipe.execute()
+        return [int(v) if v is not None else 0 for v in values]
 
     async def reset(self, key: str) -> None:
         await self._redis.delete(self._prefix + key)
@@ -102,6 +115,19 @@ class DbCounterStore:
             await session.rollback()
         return int(row or 0)
 
+    async def peek_many(self, keys: Sequence[str]) -> list[int]:
+        now = self._clock.now()
+        async with self._sessionmaker() as session:
+            session.info["system"] = True
+            rows = await session.execute(
+                select(RateCounter.key, RateCounter.count).where(
+                    RateCounter.key.in_(keys), RateCounter.expires_at > now
+                )
+            )
+            counts = {key: int(count) for key, count in rows}
+            await session.rollback()
+        return [counts.get(key, 0) for key in keys]
+
     async def reset(self, key: str) -> None:
         async with self._sessionmaker() as session:
             session.info["system"] = True
@@ -143,6 +169,9 @@ class MemoryCounterStore:
     async def peek(self, key: str) -> int:
         entry = self._live(key)
         return entry[0] if entry else 0
+
+    async def peek_many(self, keys: Sequence[str]) -> list[int]:
+        return [await self.peek(key) for key in keys]
 
     async def reset(self, key: str) -> None:
         self._counts.pop(key, None)

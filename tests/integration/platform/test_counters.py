@@ -59,6 +59,16 @@ async def test_concurrent_hits_are_all_counted(store: CounterStore) -> None:
     assert await store.peek("k:race") == 50
 
 
+async def test_peek_many_reads_each_key_in_order(store: CounterStore) -> None:
+    """One round trip for a client's throttle keys: counts in the order asked, 0 for a key
+    never hit, repeated keys answered each time."""
+    await store.hit("k:m1", 60)
+    for _ in range(3):
+        await store.hit("k:m2", 60)
+    assert await store.peek_many(["k:m2", "k:never", "k:m1", "k:m2"]) == [3, 0, 1, 3]
+    assert await store.peek_many([]) == []
+
+
 async def test_reset_and_independent_keys(store: CounterStore) -> None:
     await store.hit("k:a", 60)
     await store.hit("k:a", 60)
