@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
-from typing import NamedTuple, cast
+from typing import Any, NamedTuple, cast
 
 from sqlalchemy import (
     DateTime,
@@ -26,11 +26,56 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.sql.elements import ColumnElement
 
 from jinli.codes.domain import BatchStatus, CodeChunk
 from jinli.codes.models import Code, CodeBatch
 from jinli.platform.db.repository import Repository
+
+
+class CodeFacts(NamedTuple):
+    """One row of ``CodeRepository.lookups``."""
+
+    lookup_hash: bytes
+    serial: int
+    code_hash: bytes
+    scans: int
+    claimed_at: datetime | None
+    first_scanned_at: datetime | None
+    first_scan_region: str | None
+    batch_id: uuid.UUID
+    brand_id: uuid.UUID
+    campaign_id: uuid.UUID
+    batch_status: str
+    region: str | None
+    distributor: str | None
+
+
+def _lookup_statement(column: InstrumentedAttribute[Any]) -> Select[Any]:
+    return (
+        select(
+            column,
+            Code.serial,
+            Code.code_hash,
+            Code.scans,
+            Code.claimed_at,
+            Code.first_scanned_at,
+            Code.first_scan_region,
+            CodeBatch.id,
+            CodeBatch.brand_id,
+            CodeBatch.campaign_id,
+            CodeBatch.status,
+            CodeBatch.region,
+            CodeBatch.distributor,
+        )
+        .join(CodeBatch, CodeBatch.id == Code.batch_id)
+        .where(column.in_(bindparam("hashes", expanding=True)))
+    )
+
+
+_LOOKUPS = {False: _lookup_statement(Code.code_hash), True: _lookup_statement(Code.short_hash)}
+"""``CodeRepository.lookups`` by form (short?), built once."""
 
 
 class BatchRepository(Repository[CodeBatch]):
@@ -89,6 +134,15 @@ class CodeRepository(Repository[Code]):
     async def by_hash(self, lookup_hash: bytes, *, short: bool) -> Code | None:
         column = Code.short_hash if short else Code.code_hash
         return (await self.session.scalars(self.select().where(column == lookup_hash))).first()
+
+    async def lookups(self, hashes: Sequence[bytes], *, short: bool) -> list[CodeFacts]:
+        """What the scan needs of each code with one of these lookup hashes and of its batch,
+        in ONE statement (the quick claim asks for all codes scanned in a loop turn at once).
+        Unscoped by design: the scan learns the brand from the batch. The statement is built
+        once and run on the session's connection, so the hot path pays no ORM compilation."""
+        connection = await self.session.connection()
+        rows = await connection.execute(_LOOKUPS[short], {"hashes": list(hashes)})
+        return [CodeFacts._make(row) for row in rows]
 
     async def count_in_batch(self, batch_id: uuid.UUID) -> int:
         stmt = select(func.count()).select_from(

@@ -540,6 +540,37 @@ async def verify(uow: UnitOfWork, env: CodeEnv, text: str) -> CodeLookup:
     )
 
 
+async def verify_many(
+    uow: UnitOfWork, parsed: Sequence[domain.ParsedCode]
+) -> dict[bytes, CodeLookup]:
+    """``verify`` of many codes that passed their tags (``domain.parse``) at once: one
+    statement per form, keyed by lookup hash; codes not found are absent."""
+    found: dict[bytes, CodeLookup] = {}
+    codes = CodeRepository(uow)
+    with uow.unscoped():
+        for form in domain.CodeForm:
+            hashes = [p.lookup_hash for p in parsed if p.form == form]
+            if not hashes:
+                continue
+            for row in await codes.lookups(hashes, short=form == domain.CodeForm.short):
+                found[row.lookup_hash] = CodeLookup(
+                    form=form,
+                    serial=row.serial,
+                    code_hash=row.code_hash,
+                    batch_id=row.batch_id,
+                    brand_id=row.brand_id,
+                    campaign_id=row.campaign_id,
+                    batch_status=domain.BatchStatus(row.batch_status),
+                    region=row.region,
+                    distributor=row.distributor,
+                    scans=row.scans,
+                    claimed_at=row.claimed_at,
+                    first_scanned_at=row.first_scanned_at,
+                    first_scan_region=row.first_scan_region,
+                )
+    return found
+
+
 @dataclass(frozen=True)
 class BatchStats:
     codes: int
