@@ -30,9 +30,10 @@ Backends: ``sqlite`` (a file in a temporary directory), ``postgres`` (a scratch 
 Redis on ``JINLI_BENCH_REDIS_URL`` with a scratch key prefix). The claim path is chosen by
 settings: ``JINLI_SCANS__HOT_PATH`` is passed to the server (``sql`` on SQLite, ``postgres`` /
 ``redis`` otherwise, or ``<backend>:<hot path>``, e.g. ``postgres:sql``); the notes say which
-store ran (``claim_path``). ``bench/run.py B1`` runs SQLite and PostgreSQL with its hot path,
-and in a full run also PostgreSQL's SQL claim (``JINLI_B1_BACKENDS`` overrides the list;
-backends that do not answer are skipped with a note). ``--quick`` is one short round each.
+store ran (``claim_path``). ``bench/run.py B1`` runs SQLite, PostgreSQL with its hot path
+and PostgreSQL + Redis, and in a full run also PostgreSQL's SQL claim (``JINLI_B1_BACKENDS``
+overrides the list; backends that do not answer are skipped with a note). ``--quick`` is one
+short round each.
 
 Run alone: ``python bench/b1_scan_http.py [--quick] [--backend sqlite|postgres|redis[:path]]
 [--duration S] [--rounds N] [--connections C] [--threads T] [--rule tiers|pool] [--keep]
@@ -1060,10 +1061,10 @@ def _error_result(backend: str, why: str, quick: bool) -> dict[str, Any]:
 def run(quick: bool, backends: list[str] | None = None, **overrides: Any) -> list[dict[str, Any]]:
     """Each backend is ``sqlite``, ``postgres`` or ``redis``, optionally ``:<hot path>``
     (``postgres:sql`` is the SQL claim on PostgreSQL; without one, the backend's own hot
-    path). Default: ``JINLI_B1_BACKENDS``, else SQLite and PostgreSQL with its hot path, and
-    in a full run also PostgreSQL's SQL claim."""
+    path). Default: ``JINLI_B1_BACKENDS``, else SQLite, PostgreSQL with its hot path and
+    PostgreSQL + Redis, and in a full run also PostgreSQL's SQL claim."""
     if backends is None:
-        default = "sqlite,postgres" if quick else "sqlite,postgres:sql,postgres"
+        default = "sqlite,postgres,redis" if quick else "sqlite,postgres:sql,postgres,redis"
         backends = os.environ.get("JINLI_B1_BACKENDS", default).split(",")
     missing = wrk_available()
     if missing is not None:

@@ -11,12 +11,17 @@ from sqlalchemy import text
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from jinli.api.app import create_api
-from jinli.api.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware
+from jinli.api.middleware import (
+    BodyLimitMiddleware,
+    SecurityHeadersMiddleware,
+    security_headers,
+)
 from jinli.app.wechat import SIMULATOR_MOUNT, simulator_base_url, simulator_dir, wechatpay
 from jinli.payouts.api import notify_router
 from jinli.platform.runtime import Runtime
 from jinli.web import assets
 from jinli.web.console.app import console_router, install_console_errors
+from jinli.web.h5.lane import ClaimLane
 from jinli.web.h5.views import router as h5_router
 
 STATIC_DIR = Path(assets.__file__).parent / "static"
@@ -45,13 +50,16 @@ def create_app(runtime: Runtime) -> FastAPI:
             await conn.execute(text("SELECT 1"))
         return JSONResponse({"status": "ok", "database": runtime.dialect})
 
-    app.add_middleware(SecurityHeadersMiddleware, hsts=runtime.settings.session.cookie_secure)
     settings = runtime.settings
+    app.add_middleware(SecurityHeadersMiddleware, hsts=settings.session.cookie_secure)
     app.add_middleware(
         BodyLimitMiddleware,
         limit=settings.max_body_bytes,
         larger=dict.fromkeys(UPLOAD_PATHS, settings.max_upload_bytes),
     )
+    # Outermost: the consumer's one tap, answered before the framework when it can be.
+    hsts = settings.session.cookie_secure
+    app.add_middleware(ClaimLane, runtime=runtime, headers=security_headers(hsts=hsts))
     return app
 
 

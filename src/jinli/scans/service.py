@@ -132,6 +132,8 @@ class HotState:
 
     topping_up: dict[uuid.UUID, asyncio.Lock] = field(default_factory=dict)
     loaded_pools: set[uuid.UUID] = field(default_factory=set)
+    pools: dict[uuid.UUID, PoolRef] = field(default_factory=dict)
+    """The loaded pool of each campaign (the quick claim grabs from these only)."""
 
     def lock(self, campaign_id: uuid.UUID) -> asyncio.Lock:
         return self.topping_up.setdefault(campaign_id, asyncio.Lock())
@@ -298,7 +300,25 @@ async def _open(uow: UnitOfWork, env: ScanEnv, text: str, client: Client) -> _Sc
     parsed = parse(env, text)
     lookup = await codes_service.verify(uow, env.codes, text)  # CodeNotFound: a guess
     uow.scope_to(lookup.brand_id)
-    campaign = await campaigns_service.get(uow, _actor(lookup.brand_id), lookup.campaign_id)
+    return open_scan(env, parsed, lookup, await campaign_of(uow, lookup), client)
+
+
+async def campaign_of(uow: UnitOfWork, lookup: CodeLookup) -> Campaign:
+    """The campaign of a genuine code, read as the scans system actor of its brand."""
+    return await campaigns_service.get(uow, _actor(lookup.brand_id), lookup.campaign_id)
+
+
+async def campaign_copy(uow: UnitOfWork, lookup: CodeLookup) -> Campaign:
+    """``campaign_of``, detached from the session so that it outlives the transaction (the
+    quick claim keeps it for a moment); its loaded attributes stay readable."""
+    campaign = await campaign_of(uow, lookup)
+    uow.session.expunge(campaign)
+    return campaign
+
+
+def open_scan(
+    env: ScanEnv, parsed: ParsedCode, lookup: CodeLookup, campaign: Campaign, client: Client
+) -> _Scan:
     return _Scan(parsed, lookup, campaign, client, env.regions.region_of(client.ip))
 
 
@@ -340,7 +360,7 @@ def _alert_if_cross_region(uow: UnitOfWork, scan: _Scan) -> None:
         )
 
 
-def _refusal(scan: _Scan, now: datetime) -> ScanRefused | None:
+def refusal_of(scan: _Scan, now: datetime) -> ScanRefused | None:
     if scan.lookup.batch_status != BatchStatus.active:
         return CodeInactive()
     campaign = scan.campaign
@@ -382,37 +402,40 @@ async def inspect(uow: UnitOfWork, env: ScanEnv, text: str, client: Client) -> S
     scan = await _open(uow, env, text, client)
     if scan.lookup.claimed_at is not None:
         return await _repeat(uow, scan)
-    refusal = _refusal(scan, uow.clock.now())
+    refusal = refusal_of(scan, uow.clock.now())
     if refusal is not None:
         return await _refuse(uow, scan, refusal)
     return _view(scan, ScanState.ready)
 
 
-async def claim(uow: UnitOfWork, env: ScanEnv, text: str, client: Client) -> ScanView:
+async def claim(
+    uow: UnitOfWork, env: ScanEnv, text: str, client: Client, *, counted: bool = False
+) -> ScanView:
     """The one tap (POST): claim the code for ``client.openid`` and pay its prize, all in the
     caller's transaction (see the module docstring). Exactly one claim per code wins, whatever
-    the concurrency; the others get the anti-counterfeit answer."""
+    the concurrency; the others get the anti-counterfeit answer. ``counted``: this tap was
+    already counted against the consumer's daily claims (the quick claim, ``scans.lane``,
+    handed it on)."""
     if not client.openid:
         raise ValueError("a claim needs the consumer's openid")
     scan = await _open(uow, env, text, client)
     if scan.lookup.claimed_at is not None:
         return await _repeat(uow, scan)
-    refusal = _refusal(scan, uow.clock.now())
+    refusal = refusal_of(scan, uow.clock.now())
     if refusal is not None:
         return await _refuse(uow, scan, refusal)
     # The counters may take a connection of their own (PostgreSQL without Redis): hand this
     # one back first (nothing is written yet), so a request never holds two at once; with
     # both held, as many concurrent claims as the pool has connections would deadlock.
     await uow.commit()
-    claimed = await env.counters.hit(domain.claim_key(client.openid), domain.DAY_SECONDS)
-    if claimed > env.claims_per_day:
+    if await over_daily_claims(env, client.openid, counted=counted):
         return await _refuse(uow, scan, ClaimsThrottled())
 
     plan = domain.reward_plan(scan.campaign.reward_rule)
     if env.hot is not None:
         return await _grab(uow, env, env.hot, scan, plan)
     pool = await prepare_pool(uow, scan.campaign, plan)
-    ticket = _ticket(uow, env, scan, plan, pool)
+    ticket = claim_ticket(uow.clock.now(), env, scan, plan, pool)
     result: Claim | None = None
     row: ScanDraw | None = None
     try:
@@ -442,8 +465,19 @@ async def claim(uow: UnitOfWork, env: ScanEnv, text: str, client: Client) -> Sca
     )
 
 
-def _ticket(
-    uow: UnitOfWork, env: ScanEnv, scan: _Scan, plan: RewardPlan, pool: PoolRef | None
+async def over_daily_claims(env: ScanEnv, openid: str, *, counted: bool = False) -> bool:
+    """Count a claim against the consumer's daily limit (once per tap: ``counted`` says it
+    was) and say whether it is over."""
+    key = domain.claim_key(openid)
+    if counted:
+        claimed = await env.counters.peek(key)
+    else:
+        claimed = await env.counters.hit(key, domain.DAY_SECONDS)
+    return claimed > env.claims_per_day
+
+
+def claim_ticket(
+    now: datetime, env: ScanEnv, scan: _Scan, plan: RewardPlan, pool: PoolRef | None
 ) -> ClaimTicket:
     return ClaimTicket(
         # Keyed by the code itself, not by the form scanned: a hot store that sees the short
@@ -454,7 +488,7 @@ def _ticket(
         campaign_id=scan.lookup.campaign_id,
         batch_id=scan.lookup.batch_id,
         openid=scan.client.openid or "",
-        at=uow.clock.now(),
+        at=now,
         batch_region=scan.lookup.region,
         scan_region=scan.scan_region,
         draw=_predraw(plan, scan, env.rng),
@@ -739,23 +773,14 @@ async def _grab(
     shares: list[int] | None = None
     if pool is not None and pool.id not in env.hot_state.loaded_pools:
         shares = await _pool_shares(uow, pool)
-    ticket = _ticket(uow, env, scan, plan, pool)
+    ticket = claim_ticket(uow.clock.now(), env, scan, plan, pool)
     await uow.commit()
     if pool is not None and shares is not None:
         await store.load_pool(pool, shares)
         env.hot_state.loaded_pools.add(pool.id)
+        env.hot_state.pools[scan.campaign.id] = pool
     draw_id = uuid.uuid4()
-    result = await store.grab(ticket, draw_id)
-    need = 0 if ticket.draw is None else int(ticket.draw.amount_fen)
-    # Short: top up and try again. Concurrent grabs may eat a fresh tranche before this one
-    # retries, so only a ledger with nothing left to allot ends the attempts (bounded anyway).
-    for _ in range(TOP_UP_ATTEMPTS):
-        if result.status != ClaimStatus.short:
-            break
-        more = await ensure_allowance(env, store, scan.campaign, need)
-        result = await store.grab(ticket, draw_id)
-        if not more:
-            break
+    result = await grab_topping_up(env, store, ticket, draw_id, scan.campaign)
     if result.status in (ClaimStatus.short, ClaimStatus.exhausted):
         unpaid = ticket.draw.unpaid() if ticket.draw is not None else _empty_pool_draw(ticket)
         await _log_unpaid(uow, ticket, unpaid)
@@ -775,6 +800,28 @@ async def _grab(
         tier_label=draw.tier_label,
         recording=True,
     )
+
+
+async def grab_topping_up(
+    env: ScanEnv,
+    store: HotClaimStore,
+    ticket: ClaimTicket,
+    draw_id: uuid.UUID,
+    campaign: Campaign,
+) -> Claim:
+    """The hot store's grab; when the allowance is short, top it up and grab again.
+    Concurrent grabs may eat a fresh tranche before this one retries, so only a ledger with
+    nothing left to allot ends the attempts (bounded anyway)."""
+    result = await store.grab(ticket, draw_id)
+    need = 0 if ticket.draw is None else int(ticket.draw.amount_fen)
+    for _ in range(TOP_UP_ATTEMPTS):
+        if result.status != ClaimStatus.short:
+            break
+        more = await ensure_allowance(env, store, campaign, need)
+        result = await store.grab(ticket, draw_id)
+        if not more:
+            break
+    return result
 
 
 async def ensure_allowance(

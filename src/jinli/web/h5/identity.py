@@ -79,7 +79,11 @@ def _cookie(response: Response, runtime: Runtime, name: str, value: str, max_age
 
 def openid_of(request: Request, runtime: Runtime) -> str | None:
     """The signed-in consumer's openid, or ``None`` (no cookie, forged, or expired)."""
-    raw = request.cookies.get(SESSION_COOKIE)
+    return openid_in(request.cookies.get(SESSION_COOKIE), runtime)
+
+
+def openid_in(raw: str | None, runtime: Runtime) -> str | None:
+    """The openid a session cookie's value vouches for (``openid_of``)."""
     if not raw or len(raw) > 200:
         return None
     try:
@@ -109,11 +113,26 @@ def session_value(runtime: Runtime, openid: str) -> str:
 
 
 def csrf_token(request: Request, runtime: Runtime) -> str:
-    return _sign(_key(runtime), "csrf", request.cookies.get(SESSION_COOKIE, ""))
+    return csrf_for(request.cookies.get(SESSION_COOKIE, ""), runtime)
+
+
+def csrf_for(session: str, runtime: Runtime) -> str:
+    """The claim form's token for the session cookie value ``session``."""
+    return _sign(_key(runtime), "csrf", session)
 
 
 def csrf_ok(request: Request, runtime: Runtime, token: object) -> bool:
     return isinstance(token, str) and hmac.compare_digest(token, csrf_token(request, runtime))
+
+
+def csrf_matches(token: str, session: str, runtime: Runtime) -> bool:
+    """Whether ``token`` is the claim form's token of the session cookie value ``session``."""
+    return hmac.compare_digest(token, csrf_for(session, runtime))
+
+
+def device_ok(device: str | None) -> bool:
+    """A well-formed device id (else a new one is issued)."""
+    return bool(device) and _DEVICE.match(device or "") is not None
 
 
 # --- a win the relay has not recorded yet (the scan hot path) ----------------------------
@@ -171,7 +190,7 @@ class Visitor:
 def visitor(request: Request, runtime: Runtime) -> Visitor:
     device = request.cookies.get(DEVICE_COOKIE)
     new = None
-    if not device or not _DEVICE.match(device):
+    if not device or not device_ok(device):
         device = new = secrets.token_urlsafe(16)
     client = Client(openid=openid_of(request, runtime), device=device, ip=client_ip(request))
     return Visitor(client, new)

@@ -32,6 +32,7 @@ from jinli.scans.errors import GuessThrottled, PrizeNotFound, ScanRefused
 from jinli.scans.service import PayoutStage, ScanState, ScanView
 from jinli.web.h5 import identity
 from jinli.web.h5.identity import Visitor
+from jinli.web.h5.lane import CLAIM_COUNTED
 
 log = structlog.get_logger()
 
@@ -226,7 +227,8 @@ async def claim(code: str, request: Request) -> Response:
         env = scans_service.env_for(runtime)
         async with runtime.uow() as uow:
             try:
-                view = await scans_service.claim(uow, env, canonical, who.client)
+                counted = bool(request.scope.get(CLAIM_COUNTED))  # by the claim lane
+                view = await scans_service.claim(uow, env, canonical, who.client, counted=counted)
             except CodeNotFound:
                 await uow.rollback()
                 await _count_guess(runtime, env, who)
