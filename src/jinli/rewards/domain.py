@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import operator
 import random
 import secrets
 from bisect import bisect_right
@@ -155,7 +156,11 @@ def _uniform_below(population: int, count: int, rng: RandomSource) -> list[int]:
     safe = _WORD - _WORD % population  # the end of the last complete block
     out: list[int] = []
     while len(out) < count:
-        out += [w % population for w in rng.words(count - len(out)) if w < safe]
+        words = rng.words(count - len(out))
+        if max(words) < safe:  # nearly always: none to drop, so reduce them in one C pass
+            out += map(population.__rmod__, words)
+        else:
+            out += [w % population for w in words if w < safe]
     return out
 
 
@@ -820,50 +825,56 @@ def pool_from_dict(data: object) -> Pool:
 
 
 def _double_mean(rule: LuckySplit, rng: RandomSource) -> list[int]:
+    # Counted above the minimum: with ``free = rem − k·lo`` still to hand out over k shares,
+    # "uniform in [lo, 2·rem/k − lo]" is lo + r, r uniform in [0, ⌊2·free/k⌋] (2·k·lo/k is
+    # exact), and the k−1 shares after this one keep ``free − r`` ≥ 0: always feasible.
     n, lo = rule.shares, rule.min_fen
-    rem: int = rule.total_fen
+    free: int = rule.total_fen - n * lo
     out: list[int] = []
+    append = out.append
     words = rng.words(n - 1)
-    safe = _accept_all_below(2 * rem)
+    safe = _accept_all_below(2 * free + 1)  # the largest span; free only shrinks
     if not rule.cap_binds:
-        # Uniform in [lo, 2·rem/k − lo], mean rem/k: rem ≥ k·lo makes the span ≥ 1, and the
-        # top is ≤ rem − (k−1)·lo, so the k−1 shares after this one always stay feasible.
         for k, word in zip(range(n, 1, -1), words, strict=True):
-            span = 2 * rem // k - 2 * lo + 1
+            span = 2 * free // k + 1
             r = word % span
             if word >= safe and word - r > _WORD - span:
                 r = random_below(rng, span)
-            out.append(lo + r)
-            rem -= lo + r
-        out.append(rem)
+            append(lo + r)
+            free -= r
+        append(lo + free)
         return out
-    hi = rule.hi_fen
-    for k, word in zip(range(n, 1, -1), words, strict=True):
-        span = 2 * rem // k - 2 * lo + 1
+    # Clip into the feasible range: r ≤ hi − lo, and what is left must fit the k−1 later
+    # shares, which can take at most ``above = (k−1)·(hi − lo)`` over their minimum.
+    # (hi > lo here: a cap equal to the minimum cannot bind.)
+    room = rule.hi_fen - lo
+    for k, above, word in zip(range(n, 1, -1), range((n - 1) * room, 0, -room), words, strict=True):
+        span = 2 * free // k + 1
         r = word % span
         if word >= safe and word - r > _WORD - span:
             r = random_below(rng, span)
-        # Clip into the feasible range: what is left must fit k−1 shares within [lo, hi].
-        share = lo + r
-        low = rem - (k - 1) * hi
-        if share < low:
-            share = low
-        elif share > hi:
-            share = hi
-        out.append(share)
-        rem -= share
-    out.append(rem)
+        if r < free - above:
+            r = free - above
+        elif r > room:
+            r = room
+        append(lo + r)
+        free -= r
+    append(lo + free)
     return out
 
 
-def _weak_composition(total: int, parts: int, rng: RandomSource) -> list[int]:
+def _weak_composition(total: int, parts: int, rng: RandomSource, plus: int = 0) -> list[int]:
     """Uniformly random ``parts`` integers ≥ 0 summing to ``total`` (stars and bars: choose
-    ``parts − 1`` bar positions among ``total + parts − 1`` slots; the parts are the gaps)."""
+    ``parts − 1`` bar positions among ``total + parts − 1`` slots; the parts are the gaps),
+    each with ``plus`` added."""
     if parts == 1:
-        return [total]
+        return [total + plus]
     slots = total + parts - 1
     bars = sorted(_sample_distinct(slots, parts - 1, rng))
-    return [b - a - 1 for a, b in zip([-1, *bars], [*bars, slots], strict=True)]
+    # part + plus = b − a − 1 + plus, the differences taken in one C pass (two when plus ≠ 1).
+    gaps = map(operator.sub, [*bars, slots], [-1, *bars])
+    shift = plus - 1
+    return list(map(shift.__add__, gaps) if shift else gaps)
 
 
 _SPREAD_ROUNDS: Final = 32
@@ -871,7 +882,7 @@ _SPREAD_ROUNDS: Final = 32
 
 def _line_segment(rule: LuckySplit, rng: RandomSource) -> list[int]:
     n, lo = rule.shares, rule.min_fen
-    shares = [lo + g for g in _weak_composition(rule.total_fen - n * lo, n, rng)]
+    shares = _weak_composition(rule.total_fen - n * lo, n, rng, lo)
     if not rule.cap_binds:
         return shares
     # Clip at the cap and spread the excess over the shares below it, as a uniform
@@ -906,41 +917,53 @@ def _line_segment(rule: LuckySplit, rng: RandomSource) -> list[int]:
     return shares
 
 
-def _normals(count: int, rng: RandomSource) -> list[float]:
-    """``count`` standard normal deviates by Box–Muller, two per pair of words. Floats only
-    shape the spread of a split; the fen themselves stay integers."""
+def _spread_factors(count: int, cv: float, rng: RandomSource) -> list[float]:
+    """``count`` factors ``1 + cv·z``, z standard normal by Box–Muller, two per pair of words.
+    Floats only shape the spread of a split; the fen themselves stay integers."""
     pairs = (count + 1) // 2
     words = rng.words(2 * pairs)
-    scale, turn = 2.0**-53, 2.0 * math.pi
+    scale = 2.0**-53
+    turn = 2.0 * math.pi * scale
+    spread = -2.0 * cv * cv  # cv·√(−2·ln u) = √(spread·ln u)
+    sqrt, log, cos, sin = math.sqrt, math.log, math.cos, math.sin
     out: list[float] = []
     for w1, w2 in zip(words[::2], words[1::2], strict=True):
-        radius = math.sqrt(-2.0 * math.log(((w1 >> 11) + 1) * scale))  # u1 ∈ (0, 1]
-        angle = turn * (w2 >> 11) * scale
-        out += (radius * math.cos(angle), radius * math.sin(angle))
-    return out[:count]
+        radius = sqrt(spread * log(((w1 >> 11) + 1) * scale))  # u1 ∈ (0, 1]
+        angle = turn * (w2 >> 11)
+        out += (1.0 + radius * cos(angle), 1.0 + radius * sin(angle))
+    if len(out) > count:
+        out.pop()
+    return out
 
 
 def _bounded_normal(rule: LuckySplit, rng: RandomSource) -> list[int]:
     n, lo, hi = rule.shares, rule.min_fen, rule.hi_fen
-    cv = rule.spread_pct / 100
     rem: int = rule.total_fen
     out: list[int] = []
-    for k, z in zip(range(n, 1, -1), _normals(n - 1, rng), strict=True):
-        share = round(rem / k * (1.0 + cv * z))
-        # Clip into the feasible range: what is left must fit k−1 shares within [lo, hi].
-        low = rem - (k - 1) * hi
-        high = rem - (k - 1) * lo
-        if low < lo:
-            low = lo
-        if high > hi:
-            high = hi
-        if share < low:
-            share = low
-        elif share > high:
-            share = high
-        out.append(share)
+    append = out.append
+    factors = _spread_factors(n - 1, rule.spread_pct / 100, rng)
+    # Clip into [lo, hi], then into the feasible range: what is left must fit the k−1 later
+    # shares, i.e. lie in [(k−1)·lo, (k−1)·hi]. The two ranges always meet, so clipping into
+    # one and then the other is clipping into their intersection.
+    for k, least, most, factor in zip(
+        range(n, 1, -1),
+        range((n - 1) * lo, 0, -lo),
+        range((n - 1) * hi, 0, -hi),
+        factors,
+        strict=True,
+    ):
+        share = round(rem / k * factor)
+        if share < lo:
+            share = lo
+        elif share > hi:
+            share = hi
+        if share > rem - least:
+            share = rem - least
+        elif share < rem - most:
+            share = rem - most
+        append(share)
         rem -= share
-    out.append(rem)
+    append(rem)
     return out
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 import statistics
 from collections import Counter
 
@@ -263,6 +264,33 @@ def test_fisher_yates_uses_one_word_per_position_and_rejects_biased_words() -> N
     # third word is drawn: 3 → 0 → swap c and a; i = 1: 1 % 2 = 1 → stay.
     shuffle_in_place(items, Words(2**64 - 1, 1, 3))
     assert items == ["c", "b", "a"]
+
+
+@pytest.mark.parametrize("n", [2, 3, 4, 5, 6, 7])
+def test_the_words_map_one_to_one_onto_the_permutations(n: int) -> None:
+    """Exhaustively: the reduced words (one per position i, uniform in [0, i]) and the
+    permutations correspond one to one (n! of each), so uniform words give every permutation
+    with probability 1/n!."""
+    sequences = list(itertools.product(*(range(i + 1) for i in range(n - 1, 0, -1))))
+    assert len(sequences) == math.factorial(n)
+    seen = set()
+    for words in sequences:
+        items = list(range(n))
+        shuffle_in_place(items, Words(*words))
+        seen.add(tuple(items))
+    assert seen == set(itertools.permutations(range(n)))
+
+
+@settings(max_examples=300)
+@given(items=st.lists(st.integers(-(10**12), 10**12), max_size=200), seed=st.integers(0, 2**32))
+def test_a_shuffle_is_a_permutation(items: list[int], seed: int) -> None:
+    """Whatever the length: the same items, Σ unchanged, reproducible from the seed."""
+    once, twice = list(items), list(items)
+    shuffle_in_place(once, SeededRandomSource(seed))
+    shuffle_in_place(twice, SeededRandomSource(seed))
+    assert once == twice
+    assert sorted(once) == sorted(items)
+    assert sum(once) == sum(items)
 
 
 def test_every_permutation_is_equally_likely() -> None:
