@@ -31,6 +31,7 @@ from jinli.platform.redis import create_redis
 from jinli.platform.runtime import Runtime
 from jinli.platform.settings import Settings
 from jinli.reconciliation import service as reconciliation_service
+from jinli.scans import lane as scans_lane
 from jinli.scans import service as scans_service
 from jinli.scans.ports import HotClaimStore
 
@@ -129,10 +130,14 @@ def wire_hot_store(runtime: Runtime, store: HotClaimStore | None) -> None:
     tranche = runtime.settings.scans.allowance_tranche_fen
     runtime.extras.pop(scans_service.ENV_KEY, None)
     runtime.extras.pop(scans_service.HOT_STORE_KEY, None)
+    runtime.extras.pop(scans_lane.LANE_KEY, None)
     if store is None:
         prepare: PublishPreparation = scans_service.prepare_publish
     else:
         runtime.extras[scans_service.HOT_STORE_KEY] = store
+        close = getattr(store, "aclose", None)
+        if close is not None:
+            runtime.on_close(close)  # finish the batches in flight before the pools close
         log.info("scans.hot_path", store=type(store).__name__, tranche_fen=tranche)
 
         async def prepare_hot(uow: UnitOfWork, actor: Actor, campaign_id: uuid.UUID, /) -> object:

@@ -6,6 +6,7 @@ Built once by ``jinli.app.bootstrap``; nothing here is created at import time.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +19,7 @@ from jinli.platform.db.uow import UnitOfWork, make_sessionmaker
 from jinli.platform.settings import Settings
 
 _READS_KEY = "platform.reads_sessionmaker"
+_CLOSERS_KEY = "platform.closers"
 
 
 @dataclass
@@ -55,7 +57,14 @@ class Runtime:
             self.extras[_READS_KEY] = maker
         return UnitOfWork(maker, self.clock, brand_id=brand_id, system=system, dialect=self.dialect)
 
+    def on_close(self, close: Callable[[], Awaitable[None]]) -> None:
+        """Run ``close`` first when the runtime closes (a store finishing its work in flight
+        before the connections it needs go)."""
+        self.extras.setdefault(_CLOSERS_KEY, []).append(close)
+
     async def aclose(self) -> None:
+        for close in reversed(self.extras.pop(_CLOSERS_KEY, [])):
+            await close()
         if self.redis is not None:
             await self.redis.aclose()
         await self.engine.dispose()

@@ -214,3 +214,33 @@ async def test_a_pool_goes_through_the_lane_once_loaded(
     assert [t.status_code for t in taps] == [303] * 3
     assert full_claims == [world.codes[0]]  # the first tap splits and loads the pool
     assert await service.relay_grabs(runtime, store, limit=10, stale_seconds=30) == 3
+
+
+async def test_rewiring_the_hot_store_resets_the_lane_and_closing_closes_the_store(
+    runtime: Runtime,
+) -> None:
+    """A new store gets a new lane (the old one would grab from the old store), and the
+    runtime finishes the store's work in flight before it closes its connections."""
+    closed: list[str] = []
+
+    class ClosingStore(MemoryHotStore):
+        async def aclose(self) -> None:
+            closed.append("store")
+
+    first = ClosingStore()
+    wire_hot_store(runtime, first)
+    lane = scans_lane.lane_for(runtime)
+    assert lane is not None
+    assert lane.env.hot is first
+    second = ClosingStore()
+    wire_hot_store(runtime, second)
+    renewed = scans_lane.lane_for(runtime)
+    assert renewed is not None
+    assert renewed.env.hot is second
+    runtime.on_close(lambda: _note(closed, "last registered"))
+    await runtime.aclose()
+    assert closed == ["last registered", "store", "store"]
+
+
+async def _note(closed: list[str], what: str) -> None:
+    closed.append(what)
